@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs what couic needs on a fresh Debian 12 machine (as root), then builds it.
+# Idempotent: packages already present are not reinstalled; the build is incremental.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+pkgs=(clang llvm libbpf-dev libelf-dev zlib1g-dev bpftool make gcc pkg-config
+      iproute2 iputils-ping ethtool socat curl fail2ban iptables ipset nftables
+)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# bpffs is needed for pinning; mount it if the host did not.
+if ! mount | grep -q 'type bpf'; then
+  mkdir -p /sys/fs/bpf && mount -t bpf bpf /sys/fs/bpf || echo "setup: warning: could not mount bpffs"
+fi
+
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund
+fi
+npm run --silent build

@@ -1,0 +1,258 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* couic.h - the one header shared by the XDP program (couic.bpf.c), the
+ * userspace helper (couic-helper.c) and, by mirroring, src/xdp/protocol.ts
+ * (test/unit/abi.test.ts compares both through `couic-helper --abi`).
+ *
+ * Byte order: every multi-byte protocol field is little-endian (the helper
+ * only builds for little-endian hosts, see the static assert below);
+ * addresses are always network order (big-endian bytes, as on the wire).
+ * Protocol text: docs/helper-protocol.md.
+ */
+#ifndef COUIC_H
+#define COUIC_H
+
+#include <linux/types.h>
+
+/* ------------------------------------------------------------------ */
+/* Kernel maps                                                          */
+/* ------------------------------------------------------------------ */
+
+/* Map slots, in the order used by every per-map array of the protocol
+ * (capacities and counts in HELLO and STATS).
+ * slot = policy * 4 + (lpm ? 2 : 0) + (family == 6 ? 1 : 0)            */
+enum couic_map_slot {
+	COUIC_MAP_DROP4_EXACT = 0,   /* HASH     key __be32 addr          */
+	COUIC_MAP_DROP6_EXACT = 1,   /* HASH     key struct couic_v6_addr */
+	COUIC_MAP_DROP4_LPM = 2,     /* LPM_TRIE key struct couic_lpm_v4  */
+	COUIC_MAP_DROP6_LPM = 3,     /* LPM_TRIE key struct couic_lpm_v6  */
+	COUIC_MAP_IGNORE4_EXACT = 4,
+	COUIC_MAP_IGNORE6_EXACT = 5,
+	COUIC_MAP_IGNORE4_LPM = 6,
+	COUIC_MAP_IGNORE6_LPM = 7,
+	COUIC_MAP_COUNT = 8,
+};
+
+enum couic_policy {
+	COUIC_POLICY_DROP = 0,
+	COUIC_POLICY_IGNORE = 1,
+};
+
+struct couic_lpm_v4 {
+	__u32 prefixlen;             /* host order, as the LPM trie wants */
+	__u8 addr[4];                /* network order                     */
+};
+
+struct couic_lpm_v6 {
+	__u32 prefixlen;
+	__u8 addr[16];
+};
+
+struct couic_v6_addr {
+	__u8 addr[16];
+};
+
+/* Value of every entry map.  `tag` is the daemon's numeric tag id; `gen`
+ * is the helper's write generation, used by REPLACE to find stale entries
+ * without keeping a copy of the state in the helper. */
+struct couic_entry_val {
+	__u32 tag;
+	__u32 gen;
+};
+
+/* Per-CPU counters: couic_xdp_stats is indexed by XDP action (Couic's
+ * five), couic_drop_tags / couic_ignore_tags by tag id (arrays of
+ * max_tags slots; ids >= max_tags are counted in slot 0, the overflow
+ * slot, so no hit is ever lost, only its attribution). */
+struct couic_pkt_stats {
+	__u64 packets;
+	__u64 bytes;
+};
+
+#define COUIC_XDP_ACTIONS 5          /* ABORTED DROP PASS TX REDIRECT */
+
+/* Why a frame passed without a lookup (or what it carried): per-CPU
+ * array couic_parse_stats. */
+enum couic_parse_reason {
+	COUIC_PARSE_ETH_SHORT = 0,   /* shorter than an Ethernet header   */
+	COUIC_PARSE_VLAN_SHORT = 1,  /* VLAN tag cut short                */
+	COUIC_PARSE_VLAN_DEEP = 2,   /* more than two VLAN tags           */
+	COUIC_PARSE_IP4_SHORT = 3,   /* IPv4 header cut short             */
+	COUIC_PARSE_IP4_BAD = 4,     /* version != 4 or ihl < 5           */
+	COUIC_PARSE_IP6_SHORT = 5,   /* IPv6 header cut short             */
+	COUIC_PARSE_IP6_BAD = 6,     /* version != 6                      */
+	COUIC_PARSE_NON_IP = 7,      /* ARP and every other ethertype     */
+	COUIC_PARSE_VLAN = 8,        /* carried 1 or 2 VLAN tags (info)   */
+	COUIC_PARSE_MAX = 9,
+};
+
+/* couic_cfg: ARRAY map with one element.  `nonempty` has bit (1 << slot)
+ * set while the map of that slot may hold entries: the program skips the
+ * lookup of an empty map.  The helper sets a bit before the first insert
+ * and clears it after the last delete. */
+struct couic_cfg {
+	__u32 nonempty;
+	__u32 gen;                   /* current write generation */
+};
+
+/* Default capacities (helper arguments override them at load time). */
+#define COUIC_DEF_DROP_EXACT    1048576
+#define COUIC_DEF_DROP_CIDR     262144
+#define COUIC_DEF_IGNORE_EXACT  65536
+#define COUIC_DEF_IGNORE_CIDR   65536
+#define COUIC_DEF_MAX_TAGS      4096
+
+/* ------------------------------------------------------------------ */
+/* Helper protocol (stdin/stdout), see docs/helper-protocol.md          */
+/* ------------------------------------------------------------------ */
+
+#define COUIC_PROTO_VERSION 1
+#define COUIC_FRAME_MAGIC   0xC0C1
+
+struct couic_frame_hdr {
+	__u16 magic;                 /* COUIC_FRAME_MAGIC                 */
+	__u8 type;                   /* COUIC_MSG_*                       */
+	__u8 flags;                  /* COUIC_FLAG_*                      */
+	__u32 id;                    /* request id, echoed by the reply   */
+	__u32 len;                   /* payload bytes after this header   */
+	__s32 status;                /* reply: 0 or -errno; request: 0    */
+};
+
+enum couic_msg {
+	COUIC_MSG_HELLO = 1,         /* helper -> daemon, id 0, once     */
+	COUIC_MSG_BATCH = 2,
+	COUIC_MSG_REPLACE_BEGIN = 3,
+	COUIC_MSG_REPLACE_CHUNK = 4,
+	COUIC_MSG_REPLACE_END = 5,
+	COUIC_MSG_DUMP = 6,
+	COUIC_MSG_STATS = 7,
+	COUIC_MSG_TEST_RUN = 8,
+	COUIC_MSG_TAG_RESET = 9,
+	COUIC_MSG_SHUTDOWN = 10,
+	COUIC_MSG_MAX = 11,
+};
+
+enum couic_flag {
+	COUIC_FLAG_REPLY = 0x01,     /* set on every helper -> daemon frame */
+	COUIC_FLAG_MORE = 0x02,      /* more reply frames follow (DUMP)     */
+	COUIC_FLAG_UNPIN = 0x04,     /* SHUTDOWN: detach and remove pins    */
+};
+
+enum couic_op_kind {
+	COUIC_OP_ADD = 1,            /* insert; "exists" if present       */
+	COUIC_OP_UPSERT = 2,         /* insert or overwrite the tag       */
+	COUIC_OP_DEL = 3,            /* delete; "absent" if missing       */
+};
+
+/* One map operation (BATCH, REPLACE_CHUNK) or one entry (DUMP reply). */
+struct couic_op {
+	__u8 kind;                   /* couic_op_kind (0 in DUMP replies) */
+	__u8 policy;                 /* couic_policy                      */
+	__u8 family;                 /* 4 or 6                            */
+	__u8 prefixlen;              /* 0..32 or 0..128, host bits zero   */
+	__u32 tag;                   /* tag id                            */
+	__u8 addr[16];               /* network order; v4 in addr[0..3]   */
+};
+
+enum couic_op_status {
+	COUIC_ST_OK = 0,
+	COUIC_ST_EXISTS = 1,
+	COUIC_ST_ABSENT = 2,
+	COUIC_ST_FULL = 3,
+	COUIC_ST_INVALID = 4,
+	COUIC_ST_ERROR = 5,
+};
+
+/* BATCH / REPLACE_CHUNK / DUMP payload head, followed by count records
+ * (struct couic_op in requests and DUMP replies, __u8 status in BATCH and
+ * REPLACE_CHUNK replies, padded with zeros to a multiple of 4). */
+struct couic_list_hdr {
+	__u32 count;
+	__u32 reserved;
+};
+
+/* HELLO payload head, followed by n_ifaces struct couic_iface. */
+struct couic_hello {
+	__u32 proto_version;
+	__u32 features;              /* COUIC_FEAT_*                      */
+	__u32 ncpus;                 /* possible CPUs                     */
+	__u32 max_tags;
+	__u32 capacity[COUIC_MAP_COUNT];
+	__u32 count[COUIC_MAP_COUNT];/* entries present (pinned reuse)    */
+	__u32 n_ifaces;
+	__u32 reserved;
+};
+
+enum couic_feature {
+	COUIC_FEAT_BATCH_HASH = 0x01,  /* BPF_MAP_*_BATCH on hash maps    */
+	COUIC_FEAT_BATCH_LPM = 0x02,   /* BPF_MAP_*_BATCH on LPM tries    */
+	COUIC_FEAT_XDP_LINK = 0x04,    /* bpf_link XDP attachment         */
+	COUIC_FEAT_PINNED = 0x08,      /* maps and links pinned           */
+	COUIC_FEAT_REUSED = 0x10,      /* started on a surviving pinned set */
+	COUIC_FEAT_LPM_ONLY = 0x20,    /* /32 and /128 go to the LPM tries */
+};
+
+enum couic_xdp_mode {
+	COUIC_MODE_NATIVE = 1,
+	COUIC_MODE_GENERIC = 2,
+};
+
+struct couic_iface {
+	__u32 ifindex;
+	__u32 mode;                  /* couic_xdp_mode                    */
+	char name[16];               /* NUL-terminated                    */
+};
+
+/* STATS reply payload head, followed by
+ *   struct couic_pkt_stats xdp[n_actions]
+ *   __u64 parse[n_parse]
+ *   __u32 count[COUIC_MAP_COUNT]
+ *   struct couic_tag_stats tags[n_tags]   (only slots with packets > 0) */
+struct couic_stats_hdr {
+	__u32 n_actions;
+	__u32 n_parse;
+	__u32 n_tags;
+	__u32 reserved;
+};
+
+struct couic_tag_stats {
+	__u32 tag;
+	__u32 policy;
+	__u64 packets;
+	__u64 bytes;
+};
+
+/* TEST_RUN request: head + len packet bytes; reply: struct couic_test_result. */
+struct couic_test_req {
+	__u32 repeat;
+	__u32 len;
+};
+
+struct couic_test_result {
+	__u32 retval;                /* XDP action                        */
+	__u32 duration_ns;           /* mean per run, from the kernel     */
+};
+
+/* TAG_RESET request: struct couic_list_hdr + count __u32 tag ids; zeroes
+ * both policies' counters for those ids (a tag id being reassigned). */
+
+/* Limits: a frame over COUIC_MAX_PAYLOAD is skipped and answered with
+ * -EMSGSIZE; a list over COUIC_MAX_OPS with -E2BIG. */
+#define COUIC_MAX_PAYLOAD   (4u << 20)
+#define COUIC_MAX_OPS       65536u
+#define COUIC_MAX_PKT       9216u
+#define COUIC_MAX_IFACES    64u
+#define COUIC_DUMP_CHUNK    16384u
+
+#ifndef __bpf__
+_Static_assert(sizeof(struct couic_frame_hdr) == 16, "frame header");
+_Static_assert(sizeof(struct couic_op) == 24, "op record");
+_Static_assert(sizeof(struct couic_entry_val) == 8, "entry value");
+_Static_assert(sizeof(struct couic_lpm_v4) == 8, "lpm v4 key");
+_Static_assert(sizeof(struct couic_lpm_v6) == 20, "lpm v6 key");
+_Static_assert(sizeof(struct couic_hello) == 88, "hello");
+_Static_assert(sizeof(struct couic_iface) == 24, "iface");
+_Static_assert(sizeof(struct couic_tag_stats) == 24, "tag stats");
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "little-endian hosts only");
+#endif
+
+#endif /* COUIC_H */
