@@ -52,8 +52,10 @@ struct couic_v6_addr {
 };
 
 /* Value of every entry map.  `tag` is the daemon's numeric tag id; `gen`
- * is the helper's write generation, used by REPLACE to find stale entries
- * without keeping a copy of the state in the helper. */
+ * is the helper's write generation, used by REPLACE to find stale entries.
+ * (The helper keeps a set of the keys of each map, because the kernel's
+ * batch update accepts only BPF_ANY: the set is what answers "exists" and
+ * "absent" per record.) */
 struct couic_entry_val {
 	__u32 tag;
 	__u32 gen;
