@@ -16,6 +16,7 @@ export const ERROR_CODES = {
   internal: { status: 500, exitCode: 1, message: 'Internal error' },
   not_implemented: { status: 501, exitCode: 1, message: 'Not implemented' },
   // ours
+  unsupported_media_type: { status: 415, exitCode: 1, message: 'Expected request with `Content-Type: application/json`' },
   payload_too_large: { status: 413, exitCode: 1, message: 'Request body exceeds the 2 MiB limit' },
   busy: { status: 503, exitCode: 75, message: 'couic is busy: the update queue is full, retry later' },
   unavailable: { status: 503, exitCode: 69, message: 'couic data plane is unavailable: the helper is restarting' },

@@ -1,0 +1,204 @@
+/**
+ * Entry routes (spec §1.7): list, create, get, delete, peer.
+ */
+import type { Entry, EntryService, PeerJob, Policy } from '../../core/types.js';
+import { AppError, type FieldErrors } from '../../errors.js';
+import { formatCidr, tryParseCidr, tryParseCidrRaw, CIDR_SYNTAX_MESSAGE } from '../../net/cidr.js';
+import { readFrameworkJson, readValidatedJson } from '../body.js';
+import {
+  anyMap,
+  dataError,
+  enumOf,
+  nullable,
+  seqOf,
+  str,
+  struct,
+  u64,
+  type Decoder,
+} from '../json.js';
+import { json, empty, type Reply } from '../reply.js';
+import type { Handler, RequestContext } from '../router.js';
+import { expirationError, invalid, nowSeconds, parsePathCidr, parsePolicy, SET_SUFFIX, tagError } from '../validate.js';
+
+/** Entry response, field order creation, cidr, tag, expiration. */
+export function entryJson(e: Entry, tag: string | null = e.tag): { creation: number; cidr: string; tag: string | null; expiration: number } {
+  return { creation: e.creation, cidr: e.cidr.text, tag, expiration: e.expiration };
+}
+
+export interface Metadata {
+  readonly kind: string;
+  readonly detail: string;
+  readonly extra: Record<string, unknown> | null;
+}
+
+export const metadataDecoder = struct('Metadata', [
+  { name: 'kind', decode: str },
+  { name: 'detail', decode: str },
+  { name: 'extra', decode: nullable(anyMap), optional: true },
+]) as Decoder<unknown> as Decoder<Metadata>;
+
+interface RawEntryInput {
+  readonly cidr: string;
+  readonly tag: string | null;
+  readonly expiration: number;
+  readonly metadata: Metadata | null;
+}
+
+/** Body of POST /v1/{policy}: cidr, tag, expiration, metadata (positional arrays too). */
+export const rawEntryDecoder = struct('RawEntryInput', [
+  { name: 'cidr', decode: str },
+  { name: 'tag', decode: nullable(str), optional: true },
+  { name: 'expiration', decode: u64 },
+  { name: 'metadata', decode: nullable(metadataDecoder), defaulted: true },
+]) as Decoder<unknown> as Decoder<RawEntryInput>;
+
+// Peer bodies validate while decoding (custom serde deserializers), so
+// failures are data errors (422) with the JSON path.
+const peerCidr: Decoder<{ text: string; raw: string }> = (v, ctx) => {
+  const s = str(v, ctx);
+  const raw = tryParseCidrRaw(s);
+  if (raw === undefined) throw dataError(ctx.path, CIDR_SYNTAX_MESSAGE, v.end);
+  return { text: s, raw: formatCidr(raw) };
+};
+
+const peerTag: Decoder<string | null> = (v, ctx) => {
+  if (v.t === 'null') return null;
+  const s = str(v, ctx);
+  const bad = tagError(s);
+  if (bad !== undefined) throw dataError(ctx.path, bad, v.end);
+  return s;
+};
+
+const peerExpiration: Decoder<number> = (v, ctx) => {
+  const n = u64(v, ctx);
+  const bad = expirationError(n);
+  if (bad !== undefined) throw dataError(ctx.path, bad, v.end);
+  return n;
+};
+
+interface PeerEntryInput {
+  readonly cidr: { text: string; raw: string };
+  readonly tag: string | null;
+  readonly expiration: number;
+  readonly metadata: Metadata | null;
+}
+
+interface PeerJobInput {
+  readonly action: 'add' | 'remove';
+  readonly entry: PeerEntryInput;
+}
+
+const peerEntryDecoder = struct('EntryInput', [
+  { name: 'cidr', decode: peerCidr },
+  { name: 'tag', decode: peerTag, optional: true },
+  { name: 'expiration', decode: peerExpiration },
+  { name: 'metadata', decode: nullable(metadataDecoder), defaulted: true },
+]) as Decoder<unknown> as Decoder<PeerEntryInput>;
+
+export const peerJobsDecoder = seqOf(
+  struct('PeerJob', [
+    { name: 'action', decode: enumOf(['add', 'remove'] as const) },
+    { name: 'entry', decode: peerEntryDecoder },
+  ]) as Decoder<unknown> as Decoder<PeerJobInput>,
+);
+
+function policyParam(ctx: RequestContext): Policy {
+  const errors: FieldErrors = {};
+  const policy = parsePolicy(ctx.params['policy'] ?? '', errors);
+  if (policy === undefined) throw new AppError('bad_request', 'Bad request', errors);
+  return policy;
+}
+
+function pathParams(ctx: RequestContext): { policy: Policy; cidr: NonNullable<ReturnType<typeof parsePathCidr>> } {
+  const errors: FieldErrors = {};
+  const policy = parsePolicy(ctx.params['policy'] ?? '', errors);
+  const cidr = parsePathCidr(ctx.params['ip'] ?? '', ctx.params['prefix'] ?? '', errors);
+  if (policy === undefined || cidr === undefined) throw new AppError('bad_request', 'Bad request', errors);
+  return { policy, cidr };
+}
+
+function notFound(cidrText: string): AppError {
+  return new AppError('not_found', 'submitted entry not found', {
+    cidr: { code: 'not_found', message: `cidr \`${cidrText}\` not found` },
+  });
+}
+
+export const SET_ENTRY_DELETE_MESSAGE = 'Entry defined in a set cannot be removed';
+
+export interface EntryHandlers {
+  readonly list: Handler;
+  readonly create: Handler;
+  readonly get: Handler;
+  readonly delete: Handler;
+  readonly peer: Handler;
+}
+
+export function entryHandlers(entries: EntryService): EntryHandlers {
+  return {
+    async list(ctx): Promise<Reply> {
+      const policy = policyParam(ctx);
+      return json(200, entries.list(policy).map((e) => entryJson(e)));
+    },
+
+    async create(ctx): Promise<Reply> {
+      const policy = policyParam(ctx);
+      const body = await readValidatedJson(ctx.req, ctx.bodyLimit, rawEntryDecoder);
+      const errors: FieldErrors = {};
+      const cidr = tryParseCidr(body.cidr);
+      if (cidr === undefined) errors['cidr'] = invalid(CIDR_SYNTAX_MESSAGE);
+      const tag = body.tag ?? '';
+      const badTag = tagError(tag);
+      if (badTag !== undefined) errors['tag'] = invalid(badTag);
+      const badExp = expirationError(body.expiration, nowSeconds());
+      if (badExp !== undefined) errors['expiration'] = invalid(badExp);
+      if (cidr === undefined || Object.keys(errors).length > 0) throw new AppError('invalid', 'Validation failed', errors);
+      const entry = await entries.create(policy, { cidr, tag, expiration: body.expiration }, ctx.actor);
+      ctx.logger.info(
+        { client: ctx.actor.name, group: ctx.actor.group, policy, cidr: entry.cidr.text, tag, expiration: entry.expiration },
+        'entry created',
+      );
+      return json(201, entryJson(entry, tag === '' ? null : tag));
+    },
+
+    async get(ctx): Promise<Reply> {
+      const { policy, cidr } = pathParams(ctx);
+      const entry = entries.get(policy, cidr);
+      if (entry === undefined) throw notFound(cidr.text);
+      return json(200, entryJson(entry));
+    },
+
+    async delete(ctx): Promise<Reply> {
+      const { policy, cidr } = pathParams(ctx);
+      const entry = entries.get(policy, cidr);
+      if (entry === undefined) throw notFound(cidr.text);
+      if (entry.tag.endsWith(SET_SUFFIX)) {
+        throw new AppError('invalid', SET_ENTRY_DELETE_MESSAGE, {}, { plainBody: SET_ENTRY_DELETE_MESSAGE });
+      }
+      await entries.remove(policy, cidr, ctx.actor);
+      ctx.logger.info({ client: ctx.actor.name, group: ctx.actor.group, policy, cidr: cidr.text }, 'entry deleted');
+      return empty(204);
+    },
+
+    async peer(ctx): Promise<Reply> {
+      const policy = policyParam(ctx);
+      const jobs = await readFrameworkJson(ctx.req, ctx.bodyLimit, peerJobsDecoder);
+      const parsed: PeerJob[] = jobs.map((j) => {
+        const cidr = tryParseCidr(j.entry.cidr.text);
+        if (cidr === undefined) throw new AppError('internal', 'peer cidr lost validation');
+        return { action: j.action, entry: { cidr, tag: j.entry.tag ?? '', expiration: j.entry.expiration } };
+      });
+      await entries.applyPeer(policy, parsed, ctx.actor);
+      ctx.logger.info(
+        { client: ctx.actor.name, group: ctx.actor.group, policy, jobs: parsed.length },
+        'peer jobs applied',
+      );
+      return json(
+        201,
+        jobs.map((j) => ({
+          action: j.action,
+          entry: { cidr: j.entry.cidr.raw, tag: j.entry.tag, expiration: j.entry.expiration, metadata: j.entry.metadata },
+        })),
+      );
+    },
+  };
+}
