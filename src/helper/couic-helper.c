@@ -11,11 +11,13 @@
  * the set of keys of each entry map (struct keyset, rebuilt from the kernel
  * maps on a pinned re-use); values (tag, gen) live only in the kernel.
  */
+#define _GNU_SOURCE			/* ppoll */
 #include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
 #include <net/if.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -112,6 +114,7 @@ static struct {
 };
 
 static volatile sig_atomic_t stop_signal;
+static sigset_t stop_sigs;		/* SIGTERM, SIGINT */
 static char errmsg[512];
 
 /* ------------------------------------------------------------------ */
@@ -242,6 +245,36 @@ static struct {
 	size_t pos, len;
 } rd;
 
+/* Waits until stdin is readable (or at EOF).  The stop signals are blocked
+ * from the test of stop_signal until ppoll() atomically unblocks them, so a
+ * SIGTERM arriving just before the wait cannot be missed (a plain
+ * `if (stop_signal) ...; read()` sleeps through it until more input comes).
+ * Returns 0, -EINTR on a stop signal, or -errno. */
+static int wait_input(void)
+{
+	struct pollfd pfd = { .fd = STDIN_FILENO, .events = POLLIN };
+	sigset_t old;
+	int r, err = 0;
+
+	if (sigprocmask(SIG_BLOCK, &stop_sigs, &old))
+		return -errno;
+	for (;;) {
+		if (stop_signal) {
+			err = -EINTR;
+			break;
+		}
+		r = ppoll(&pfd, 1, NULL, &old);
+		if (r > 0)
+			break;
+		if (r < 0 && errno != EINTR) {
+			err = -errno;
+			break;
+		}
+	}
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	return err;
+}
+
 /* Read exactly n bytes into dst (NULL: discard).  Returns 0, 1 on EOF
  * before the first byte, -EPIPE on EOF in the middle, -EINTR on a stop
  * signal, or -errno. */
@@ -249,6 +282,7 @@ static int read_full(void *dst, size_t n)
 {
 	__u8 *d = dst;
 	size_t got = 0;
+	int err;
 
 	while (got < n) {
 		size_t avail = rd.len - rd.pos;
@@ -263,8 +297,9 @@ static int read_full(void *dst, size_t n)
 			got += take;
 			continue;
 		}
-		if (stop_signal)
-			return -EINTR;
+		err = wait_input();
+		if (err)
+			return err;
 		if (d && n - got >= sizeof(rd.buf))
 			r = read(STDIN_FILENO, d + got, n - got);
 		else
@@ -416,15 +451,22 @@ static int write_cfg(void)
 	return err;
 }
 
-static void set_nonempty(int slot, bool on)
+/* Sets or clears the nonempty bit of a slot.  On failure g.cfg keeps the
+ * value the kernel has (a bit the kernel never saw must not be taken as
+ * set: entries inserted under it would be invisible to the program). */
+static int set_nonempty(int slot, bool on)
 {
-	__u32 bit = 1u << slot;
-	__u32 want = on ? (g.cfg.nonempty | bit) : (g.cfg.nonempty & ~bit);
+	__u32 bit = 1u << slot, old = g.cfg.nonempty;
+	__u32 want = on ? (old | bit) : (old & ~bit);
+	int err;
 
-	if (want == g.cfg.nonempty)
-		return;
+	if (want == old)
+		return 0;
 	g.cfg.nonempty = want;
-	write_cfg();
+	err = write_cfg();
+	if (err)
+		g.cfg.nonempty = old;
+	return err;
 }
 
 /* Update n entries; on failure *count = index of the failing entry. */
@@ -619,15 +661,33 @@ static void build_key(const struct entry_map *m, const struct couic_op *op, __u8
 
 /* ADD of a present key during a REPLACE: keep the tag, take the new gen so
  * that REPLACE_END does not remove an entry the daemon just asked for. */
-static void restamp(struct entry_map *m, const __u8 *key)
+static __u8 restamp(struct entry_map *m, const __u8 *key)
 {
 	struct couic_entry_val v;
 
-	if (!g.replace_active || bpf_map_lookup_elem(m->fd, key, &v) || v.gen == g.cfg.gen)
-		return;
+	/* ENOENT below: the key was added earlier in this very batch and is
+	 * not written yet (it will be, with the current gen).  On a trie the
+	 * lookup is a longest-prefix match: for such a key it may return a
+	 * covering prefix, so only the BPF_EXIST update tells. */
+	if (!g.replace_active)
+		return COUIC_ST_EXISTS;
+	if (bpf_map_lookup_elem(m->fd, key, &v)) {
+		if (errno == ENOENT)
+			return COUIC_ST_EXISTS;
+		log_err("map %s: restamp: lookup: %s", m->name, strerror(errno));
+		return COUIC_ST_ERROR;
+	}
+	if (v.gen == g.cfg.gen)
+		return COUIC_ST_EXISTS;
 	v.gen = g.cfg.gen;
-	if (bpf_map_update_elem(m->fd, key, &v, BPF_EXIST))
+	if (bpf_map_update_elem(m->fd, key, &v, BPF_EXIST)) {
+		if (errno == ENOENT)
+			return COUIC_ST_EXISTS;
+		/* REPLACE_END would remove an entry the daemon just asked for */
 		log_err("map %s: restamp: %s", m->name, strerror(errno));
+		return COUIC_ST_ERROR;
+	}
+	return COUIC_ST_EXISTS;
 }
 
 static void apply_insert(int slot, int kind, const struct couic_op *ops,
@@ -651,8 +711,7 @@ static void apply_insert(int slot, int kind, const struct couic_op *ops,
 			build_key(m, op, key);
 			present = ks_has(&m->set, key);
 			if (present && kind == COUIC_OP_ADD) {
-				st[run[j]] = COUIC_ST_EXISTS;
-				restamp(m, key);
+				st[run[j]] = restamp(m, key);
 				continue;
 			}
 			if (!present && full) {
@@ -677,8 +736,19 @@ static void apply_insert(int slot, int kind, const struct couic_op *ops,
 		}
 		if (!nb)
 			break;
-		if (any_new)
-			set_nonempty(slot, true);
+		/* the bit goes up before the first insert: without it the
+		 * program would not look the new entries up */
+		if (any_new && set_nonempty(slot, true)) {
+			/* the bit was clear, so the map is empty: every record
+			 * left (EXISTS ones included, whose key is one of this
+			 * batch's) fails, and the set drops this batch's keys */
+			for (b = 0; b < nb; b++)
+				if (s_new[b])
+					ks_del(&m->set, s_keys + (size_t)b * ks);
+			for (j = pos; j < n; j++)
+				st[run[j]] = COUIC_ST_ERROR;
+			break;
+		}
 		done = nb;
 		err = map_update_n(m, s_keys, s_vals, &done);
 		for (b = 0; b < done; b++) {
@@ -864,7 +934,7 @@ static int collect_stale(struct entry_map *m, const void *key,
 static void handle_replace_end(const struct couic_frame_hdr *h)
 {
 	__u32 result[2] = { 0, 0 };
-	int slot, err;
+	int slot, err, first_err = 0;
 
 	for (slot = 0; slot < COUIC_MAP_COUNT; slot++) {
 		struct entry_map *m = &g.maps[slot];
@@ -872,8 +942,15 @@ static void handle_replace_end(const struct couic_frame_hdr *h)
 
 		stale.n = 0;
 		err = map_iterate(m, collect_stale, NULL);
-		if (err)
+		if (err) {
+			/* delete what was collected, but say the map may
+			 * still hold stale entries */
 			log_err("map %s: iterate: %s", m->name, strerror(-err));
+			if (!first_err) {
+				first_err = err;
+				set_err("map %s: iterate: %s", m->name, strerror(-err));
+			}
+		}
 		while (pos < stale.n) {
 			__u32 chunk = stale.n - pos > COUIC_MAX_OPS ? COUIC_MAX_OPS : stale.n - pos;
 			__u32 done = chunk, b;
@@ -881,13 +958,19 @@ static void handle_replace_end(const struct couic_frame_hdr *h)
 
 			err = map_delete_n(m, keys, &done);
 			for (b = 0; b < done; b++)
-				ks_del(&m->set, keys + (size_t)b * m->key_size);
-			m->count -= done;
+				if (ks_del(&m->set, keys + (size_t)b * m->key_size))
+					m->count--;
 			result[0] += done;
 			if (err) {
 				log_err("map %s: delete stale entry: %s", m->name, strerror(-err));
-				if (err == -ENOENT && ks_del(&m->set, keys + (size_t)done * m->key_size))
-					m->count--;
+				if (err == -ENOENT) {
+					if (ks_del(&m->set, keys + (size_t)done * m->key_size))
+						m->count--;
+				} else if (!first_err) {
+					first_err = err;
+					set_err("map %s: delete stale entry: %s", m->name,
+						strerror(-err));
+				}
 				done++;
 			}
 			pos += done;
@@ -896,7 +979,10 @@ static void handle_replace_end(const struct couic_frame_hdr *h)
 			set_nonempty(slot, false);
 	}
 	g.replace_active = false;
-	send_frame(h->type, 0, h->id, 0, result, sizeof(result));
+	if (first_err)
+		send_error(h, first_err);
+	else
+		send_frame(h->type, 0, h->id, 0, result, sizeof(result));
 }
 
 /* ------------------------------------------------------------------ */
@@ -959,8 +1045,15 @@ static void handle_dump(const struct couic_frame_hdr *h)
 		d.policy = slot / 4;
 		d.family = (slot & 1) ? 6 : 4;
 		err = map_iterate(&g.maps[slot], dump_one, &d);
-		if (err)
+		if (err) {
+			/* a short dump must not pass for the whole content: the
+			 * last frame carries the error (the client drops the
+			 * MORE frames already received) */
 			log_err("map %s: iterate: %s", g.maps[slot].name, strerror(-err));
+			set_err("map %s: iterate: %s", g.maps[slot].name, strerror(-err));
+			send_error(h, err);
+			return;
+		}
 	}
 	dump_flush(&d, false);
 }
@@ -1066,7 +1159,15 @@ static void handle_stats(const struct couic_frame_hdr *h)
 	}
 	len = sizeof(*sh) + COUIC_XDP_ACTIONS * sizeof(struct couic_pkt_stats) +
 	      COUIC_PARSE_MAX * sizeof(__u64) + COUIC_MAP_COUNT * sizeof(__u32) +
-	      n_tags * sizeof(struct couic_tag_stats);
+	      (size_t)n_tags * sizeof(struct couic_tag_stats);
+	if (len > COUIC_MAX_PAYLOAD) {
+		/* --max-tags allows more active slots than a frame holds; a
+		 * frame over the limit is a fatal protocol error for the reader */
+		err = -EMSGSIZE;
+		set_err("%u tag slots with traffic: reply of %zu bytes over the limit of %u",
+			n_tags, len, COUIC_MAX_PAYLOAD);
+		goto out;
+	}
 	o = out_reserve(len);
 	if (!o) {
 		err = -ENOMEM;
@@ -1371,6 +1472,10 @@ static int count_entry(struct entry_map *m, const void *key,
 	if (r < 0)
 		return r;
 	m->count += r;
+	/* a pinned set whose couic_cfg was lost restarts at gen 0: the next
+	 * REPLACE_BEGIN must still move past every gen the entries carry */
+	if ((__s32)(val->gen - *(__u32 *)ctx) > 0)
+		*(__u32 *)ctx = val->gen;
 	return 0;
 }
 
@@ -1528,13 +1633,20 @@ static void start(void)
 			m->lpm = i & 2;
 			m->key_size = bpf_map__key_size(maps[i]);
 			m->set.ks = m->key_size;
-			bpf_map__set_max_entries(maps[i], m->capacity);
+			err = bpf_map__set_max_entries(maps[i], m->capacity);
+			if (err)
+				start_fail(err, "map %s: max_entries %u: %s", m->name,
+					   m->capacity, strerror(-err));
 		}
 	}
 	tagmaps[0] = g.skel->maps.couic_drop_tags;
 	tagmaps[1] = g.skel->maps.couic_ignore_tags;
-	bpf_map__set_max_entries(tagmaps[0], g.max_tags);
-	bpf_map__set_max_entries(tagmaps[1], g.max_tags);
+	for (i = 0; i < 2; i++) {
+		err = bpf_map__set_max_entries(tagmaps[i], g.max_tags);
+		if (err)
+			start_fail(err, "map %s: max_entries %u: %s", bpf_map__name(tagmaps[i]),
+				   g.max_tags, strerror(-err));
+	}
 
 	if (g.pin_dir) {
 		struct bpf_map *map;
@@ -1591,17 +1703,20 @@ static void start(void)
 	}
 
 	if (reused) {
-		__u32 zero = 0;
+		__u32 zero = 0, max_gen;
 
 		g.features |= COUIC_FEAT_REUSED;
 		if (bpf_map_lookup_elem(g.cfg_fd, &zero, &g.cfg))
 			start_fail(-errno, "map couic_cfg: lookup: %s", strerror(errno));
+		max_gen = g.cfg.gen;
+
 		for (i = 0; i < COUIC_MAP_COUNT; i++) {
-			err = map_iterate(&g.maps[i], count_entry, NULL);
+			err = map_iterate(&g.maps[i], count_entry, &max_gen);
 			if (err)
 				start_fail(err, "map %s: count entries: %s", g.maps[i].name,
 					   strerror(-err));
 		}
+		g.cfg.gen = max_gen;
 	}
 	g.cfg.nonempty = 0;
 	for (i = 0; i < COUIC_MAP_COUNT; i++)
@@ -2021,12 +2136,13 @@ static int serve(void)
 		switch (h.type) {
 		case COUIC_MSG_REPLACE_BEGIN:
 			g.cfg.gen++;
-			g.replace_active = true;
 			err = write_cfg();
 			if (err) {
+				g.cfg.gen--;	/* stays equal to the kernel's copy */
 				set_err("couic_cfg: %s", strerror(-err));
 				send_error(&h, err);
 			} else {
+				g.replace_active = true;
 				send_frame(h.type, 0, h.id, 0, NULL, 0);
 			}
 			break;
@@ -2040,21 +2156,28 @@ static int serve(void)
 			handle_stats(&h);
 			break;
 		case COUIC_MSG_SHUTDOWN:
-			send_frame(h.type, 0, h.id, 0, NULL, 0);
+			/* reply once done: a daemon restarting on the reply must
+			 * not find the pins half removed */
 			if (h.flags & COUIC_FLAG_UNPIN) {
 				int i;
 
 				for (i = 0; i < g.n_ifaces; i++) {
-					if (g.ifaces[i].link_fd >= 0)
-						bpf_link_detach(g.ifaces[i].link_fd);
-					else if (g.ifaces[i].netlink)
-						bpf_xdp_detach(g.ifaces[i].ifindex,
-							       g.ifaces[i].nl_flags, NULL);
-					g.ifaces[i].netlink = false;
+					struct iface *ifc = &g.ifaces[i];
+
+					err = 0;
+					if (ifc->link_fd >= 0)
+						err = bpf_link_detach(ifc->link_fd);
+					else if (ifc->netlink)
+						err = bpf_xdp_detach(ifc->ifindex, ifc->nl_flags, NULL);
+					if (err)
+						log_err("interface %s: detach: %s", ifc->name,
+							strerror(-err));
+					ifc->netlink = false;
 				}
 				if (g.pin_dir)
 					unpin_dir(g.pin_dir, false, true);
 			}
+			send_frame(h.type, 0, h.id, 0, NULL, 0);
 			return 0;
 		}
 	}
@@ -2068,6 +2191,8 @@ int main(int argc, char **argv)
 	int rc;
 
 	signal(SIGPIPE, SIG_IGN);
+	for (rc = 0; rc < (int)COUIC_MAX_IFACES; rc++)
+		g.ifaces[rc].link_fd = -1;	/* cleanup() closes fds >= 0 */
 	libbpf_set_print(libbpf_print);
 	parse_args(argc, argv, &unpin, &abi);
 	if (abi) {
@@ -2078,15 +2203,20 @@ int main(int argc, char **argv)
 		struct stat st;
 
 		if (stat(unpin, &st)) {
-			log_err("--unpin %s: %s", unpin, strerror(errno));
-			return errno == ENOENT ? 0 : 1;
+			int e = errno;	/* log_err's stdio may change errno */
+
+			log_err("--unpin %s: %s", unpin, strerror(e));
+			return e == ENOENT ? 0 : 1;
 		}
 		return unpin_dir(unpin, false, true) ? 1 : 0;
 	}
 
 	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
+	sigemptyset(&stop_sigs);
+	sigaddset(&stop_sigs, SIGTERM);
+	sigaddset(&stop_sigs, SIGINT);
+	if (sigaction(SIGTERM, &sa, NULL) || sigaction(SIGINT, &sa, NULL))
+		start_fail(-errno, "sigaction: %s", strerror(errno));
 
 	start();
 	send_hello();

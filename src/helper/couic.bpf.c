@@ -122,22 +122,31 @@ static __always_inline void count_tag(void *tags, __u32 tag, __u64 bytes)
 	}
 }
 
-/* Source address decision.  @exact_key points into the packet (the
- * verifier accepts packet pointers as map keys), @lpm_key is on the stack. */
-static __always_inline int decide(__u32 nonempty, int v6, void *exact_key,
-				  void *lpm_key, __u64 bytes)
+/* Source address decision.  @saddr points into the packet, bounds already
+ * checked; it is the exact-map key as is (the verifier accepts packet
+ * pointers as map keys).  The LPM key is built on the stack only when a
+ * trie is to be consulted.  @v6 is a constant: every ternary below folds. */
+static __always_inline int decide(__u32 nonempty, int v6, void *saddr, __u64 bytes)
 {
 	struct couic_entry_val *v = NULL;
+	struct couic_lpm_v6 lpm_key;	/* a couic_lpm_v4 in its first 8 bytes */
+	void *exact_key = saddr;
 	void *ign_exact = v6 ? (void *)&ignore6_exact : (void *)&ignore4_exact;
 	void *ign_lpm = v6 ? (void *)&ignore6_lpm : (void *)&ignore4_lpm;
 	void *drop_exact = v6 ? (void *)&drop6_exact : (void *)&drop4_exact;
 	void *drop_lpm = v6 ? (void *)&drop6_lpm : (void *)&drop4_lpm;
 	__u32 f = v6 ? 1 : 0;
 
+	if (nonempty & (BIT(COUIC_MAP_IGNORE4_LPM + f) | BIT(COUIC_MAP_DROP4_LPM + f))) {
+		lpm_key.prefixlen = v6 ? 128 : 32;
+		/* typed source: 4-byte loads rather than byte loads */
+		__builtin_memcpy(lpm_key.addr, (const __u32 *)saddr, v6 ? 16 : 4);
+	}
+
 	if (nonempty & BIT(COUIC_MAP_IGNORE4_EXACT + f))
 		v = bpf_map_lookup_elem(ign_exact, exact_key);
 	if (!v && (nonempty & BIT(COUIC_MAP_IGNORE4_LPM + f)))
-		v = bpf_map_lookup_elem(ign_lpm, lpm_key);
+		v = bpf_map_lookup_elem(ign_lpm, &lpm_key);
 	if (v) {
 		count_tag(&couic_ignore_tags, v->tag, bytes);
 		return verdict(XDP_PASS, bytes);
@@ -146,7 +155,7 @@ static __always_inline int decide(__u32 nonempty, int v6, void *exact_key,
 	if (nonempty & BIT(COUIC_MAP_DROP4_EXACT + f))
 		v = bpf_map_lookup_elem(drop_exact, exact_key);
 	if (!v && (nonempty & BIT(COUIC_MAP_DROP4_LPM + f)))
-		v = bpf_map_lookup_elem(drop_lpm, lpm_key);
+		v = bpf_map_lookup_elem(drop_lpm, &lpm_key);
 	if (v) {
 		count_tag(&couic_drop_tags, v->tag, bytes);
 		return verdict(XDP_DROP, bytes);
@@ -198,7 +207,6 @@ int couic(struct xdp_md *ctx)
 
 	if (proto == ETH_P_IP_BE) {
 		struct iphdr *iph = l3;
-		struct couic_lpm_v4 k;
 
 		if ((void *)(iph + 1) > end) {
 			count_parse(COUIC_PARSE_IP4_SHORT);
@@ -212,13 +220,10 @@ int couic(struct xdp_md *ctx)
 		if (!cfg)
 			return verdict(XDP_PASS, bytes);
 		nonempty = cfg->nonempty;
-		k.prefixlen = 32;
-		__builtin_memcpy(k.addr, &iph->saddr, 4);
-		return decide(nonempty, 0, &iph->saddr, &k, bytes);
+		return decide(nonempty, 0, &iph->saddr, bytes);
 	}
 	if (proto == ETH_P_IPV6_BE) {
 		struct ipv6hdr *ip6 = l3;
-		struct couic_lpm_v6 k;
 
 		if ((void *)(ip6 + 1) > end) {
 			count_parse(COUIC_PARSE_IP6_SHORT);
@@ -232,9 +237,7 @@ int couic(struct xdp_md *ctx)
 		if (!cfg)
 			return verdict(XDP_PASS, bytes);
 		nonempty = cfg->nonempty;
-		k.prefixlen = 128;
-		__builtin_memcpy(k.addr, &ip6->saddr, 16);
-		return decide(nonempty, 1, &ip6->saddr, &k, bytes);
+		return decide(nonempty, 1, &ip6->saddr, bytes);
 	}
 	count_parse(COUIC_PARSE_NON_IP);
 	return verdict(XDP_PASS, bytes);
