@@ -258,7 +258,10 @@ export class HelperClient extends EventEmitter implements Helper {
     const argv = [...(opts.wrapper ?? []), opts.helperPath, ...helperArgs(opts)];
     const [cmd, ...args] = argv;
     if (cmd === undefined) throw new Error('empty helper command');
-    this.#child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    // Own process group: a Ctrl-C or a `kill` of the daemon's group must not
+    // stop the helper before the daemon has drained its queue. The helper
+    // still exits when the daemon dies, on EOF of its stdin.
+    this.#child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
     const child = this.#child;
 
     child.on('error', (err) => {

@@ -1,0 +1,518 @@
+/**
+ * The durable state: an append-only journal (write-ahead log) plus periodic
+ * snapshots, both in one binary format.
+ *
+ *   <dir>/snapshot.bin            header "COUICSNP" u32 version u32 walSeq,
+ *                                 frames of PUT records, then a frame with END
+ *   <dir>/wal-<seq>.log           header "COUICWAL" u32 version u32 seq, frames
+ *
+ * A frame is `u32 magic, u32 len, u32 crc32(payload), payload`, payload =
+ * records back to back. One batch of mutations = one frame = one write +
+ * one fdatasync (group commit), so a batch is replayed entirely or not at
+ * all. Records:
+ *
+ *   PUT 1  u8 store, u8 keyLen, key (latin1), u32 creation, f64 expiration,
+ *          u16 tagLen, tag (utf8)                 insert or overwrite
+ *   DEL 2  u8 store, u8 keyLen, key                delete
+ *   END 3  u32 count                               last record of a snapshot
+ *
+ * Replay = the snapshot (if any) then every wal with seq >= its walSeq, in
+ * order. A torn or corrupt frame ends a file: in the last wal (a crash
+ * during a write) the file is truncated there and appends continue after
+ * the last good frame; anywhere else it is logged.
+ *
+ * Compaction (compact()): a new wal is started, the state is serialized
+ * synchronously (so it is exactly the state at the switch), written to
+ * snapshot.tmp, fsync'd, renamed over snapshot.bin, then the older wals are
+ * deleted. A crash at any step leaves a replayable set.
+ */
+import { constants as fsc, promises as fsp, type Stats } from 'node:fs';
+import { join } from 'node:path';
+import { crc32 } from 'node:zlib';
+import type { Logger } from 'pino';
+
+export const REC_PUT = 1;
+export const REC_DEL = 2;
+export const REC_END = 3;
+
+const FRAME_MAGIC = 0x4652_4a43; // "CJRF" little-endian
+const FRAME_HDR = 12;
+const FILE_HDR = 16;
+const VERSION = 1;
+const WAL_MAGIC = 'COUICWAL';
+const SNAP_MAGIC = 'COUICSNP';
+/** Upper bound of one frame's payload (sanity check when reading). */
+const MAX_FRAME = 256 * 1024 * 1024;
+/** Snapshot frames are cut at about this size. */
+const SNAP_FRAME_TARGET = 1 << 20;
+
+/** Accumulates records into frames. */
+export class RecordEncoder {
+  #buf: Buffer;
+  #off = 0;
+  /** Offset of the current frame's header, -1 when no frame is open. */
+  #frameStart = -1;
+  #records = 0;
+  #frameRecords = 0;
+
+  readonly #autoFrame: number;
+
+  /** `autoFrameBytes`: cut frames at about this size (snapshots); 0 = one frame until endFrame(). */
+  constructor(initial = 4096, header?: Buffer, autoFrameBytes = 0) {
+    this.#autoFrame = autoFrameBytes;
+    this.#buf = Buffer.allocUnsafe(Math.max(initial, 64));
+    if (header !== undefined) {
+      this.#ensure(header.length);
+      header.copy(this.#buf, 0);
+      this.#off = header.length;
+    }
+  }
+
+  /** Records written so far. */
+  get records(): number {
+    return this.#records;
+  }
+
+  get byteLength(): number {
+    return this.#off;
+  }
+
+  /** Records in the open frame. */
+  get frameRecords(): number {
+    return this.#frameRecords;
+  }
+
+  #ensure(n: number): void {
+    if (this.#off + n <= this.#buf.length) return;
+    let size = this.#buf.length * 2;
+    while (size < this.#off + n) size *= 2;
+    const b = Buffer.allocUnsafe(size);
+    this.#buf.copy(b, 0, 0, this.#off);
+    this.#buf = b;
+  }
+
+  #open(): void {
+    if (this.#frameStart >= 0) return;
+    this.#ensure(FRAME_HDR);
+    this.#frameStart = this.#off;
+    this.#off += FRAME_HDR;
+    this.#frameRecords = 0;
+  }
+
+  put(store: number, key: string, tag: string, creation: number, expiration: number): void {
+    this.#open();
+    const kl = key.length;
+    this.#ensure(3 + kl + 14 + tag.length * 3);
+    const b = this.#buf;
+    let o = this.#off;
+    b[o] = REC_PUT;
+    b[o + 1] = store;
+    b[o + 2] = kl;
+    o += 3;
+    b.write(key, o, kl, 'latin1');
+    o += kl;
+    b.writeUInt32LE(creation >>> 0, o);
+    b.writeDoubleLE(expiration, o + 4);
+    o += 12;
+    const tl = tag.length === 0 ? 0 : b.write(tag, o + 2, 'utf8');
+    b.writeUInt16LE(tl, o);
+    this.#off = o + 2 + tl;
+    this.#records += 1;
+    this.#frameRecords += 1;
+    if (this.#autoFrame > 0 && this.#off - this.#frameStart >= this.#autoFrame) this.endFrame();
+  }
+
+  del(store: number, key: string): void {
+    this.#open();
+    const kl = key.length;
+    this.#ensure(3 + kl);
+    const b = this.#buf;
+    const o = this.#off;
+    b[o] = REC_DEL;
+    b[o + 1] = store;
+    b[o + 2] = kl;
+    b.write(key, o + 3, kl, 'latin1');
+    this.#off = o + 3 + kl;
+    this.#records += 1;
+    this.#frameRecords += 1;
+  }
+
+  end(count: number): void {
+    this.#open();
+    this.#ensure(5);
+    this.#buf[this.#off] = REC_END;
+    this.#buf.writeUInt32LE(count >>> 0, this.#off + 1);
+    this.#off += 5;
+    this.#frameRecords += 1;
+  }
+
+  /** Closes the open frame (header + crc). */
+  endFrame(): void {
+    if (this.#frameStart < 0) return;
+    const s = this.#frameStart;
+    const len = this.#off - s - FRAME_HDR;
+    this.#buf.writeUInt32LE(FRAME_MAGIC, s);
+    this.#buf.writeUInt32LE(len, s + 4);
+    this.#buf.writeUInt32LE(crc32(this.#buf.subarray(s + FRAME_HDR, this.#off)), s + 8);
+    this.#frameStart = -1;
+  }
+
+  /** Closes the open frame and returns everything written (a view, valid until the next write). */
+  finish(): Buffer {
+    this.endFrame();
+    return this.#buf.subarray(0, this.#off);
+  }
+}
+
+/** Receives replayed records (no allocation per record besides the strings). */
+export interface ReplaySink {
+  put(store: number, key: string, tag: string, creation: number, expiration: number): void;
+  del(store: number, key: string): void;
+}
+
+export interface ParseResult {
+  /** Offset just after the last good frame. */
+  readonly goodEnd: number;
+  /** True when bytes after goodEnd were not a valid frame. */
+  readonly torn: boolean;
+  readonly records: number;
+  /** END record seen (snapshots). */
+  readonly ended: boolean;
+}
+
+/** Parses frames starting at `start`; applies records to `sink`. */
+export function parseFrames(buf: Buffer, start: number, sink: ReplaySink): ParseResult {
+  let off = start;
+  let records = 0;
+  let ended = false;
+  const n = buf.length;
+  while (off < n) {
+    if (n - off < FRAME_HDR) break;
+    if (buf.readUInt32LE(off) !== FRAME_MAGIC) break;
+    const len = buf.readUInt32LE(off + 4);
+    if (len === 0 || len > MAX_FRAME || off + FRAME_HDR + len > n) break;
+    const pEnd = off + FRAME_HDR + len;
+    if (crc32(buf.subarray(off + FRAME_HDR, pEnd)) !== buf.readUInt32LE(off + 8)) break;
+    let p = off + FRAME_HDR;
+    let bad = false;
+    while (p < pEnd) {
+      const type = buf[p]!;
+      if (type === REC_PUT) {
+        const store = buf[p + 1]!;
+        const kl = buf[p + 2]!;
+        const ks = p + 3;
+        if (ks + kl + 14 > pEnd) { bad = true; break; }
+        const key = buf.toString('latin1', ks, ks + kl);
+        let q = ks + kl;
+        const creation = buf.readUInt32LE(q);
+        const expiration = buf.readDoubleLE(q + 4);
+        const tl = buf.readUInt16LE(q + 12);
+        q += 14;
+        if (q + tl > pEnd) { bad = true; break; }
+        const tag = tl === 0 ? '' : buf.toString('utf8', q, q + tl);
+        p = q + tl;
+        sink.put(store, key, tag, creation, expiration);
+        records += 1;
+      } else if (type === REC_DEL) {
+        const store = buf[p + 1]!;
+        const kl = buf[p + 2]!;
+        if (p + 3 + kl > pEnd) { bad = true; break; }
+        sink.del(store, buf.toString('latin1', p + 3, p + 3 + kl));
+        p += 3 + kl;
+        records += 1;
+      } else if (type === REC_END) {
+        ended = true;
+        p += 5;
+      } else {
+        bad = true;
+        break;
+      }
+    }
+    // A frame whose crc matched but does not decode is a bug or corruption: stop here.
+    if (bad) break;
+    off = pEnd;
+  }
+  return { goodEnd: off, torn: off < n, records, ended };
+}
+
+function fileHeader(magic: string, value: number): Buffer {
+  const h = Buffer.alloc(FILE_HDR);
+  h.write(magic, 0, 'latin1');
+  h.writeUInt32LE(VERSION, 8);
+  h.writeUInt32LE(value, 12);
+  return h;
+}
+
+function readHeader(buf: Buffer, magic: string): number | undefined {
+  if (buf.length < FILE_HDR || buf.toString('latin1', 0, 8) !== magic || buf.readUInt32LE(8) !== VERSION) return undefined;
+  return buf.readUInt32LE(12);
+}
+
+const walName = (seq: number): string => `wal-${String(seq).padStart(10, '0')}.log`;
+const WAL_RE = /^wal-(\d{10})\.log$/;
+
+export interface JournalOptions {
+  readonly dir: string;
+  /** fdatasync after every append. @default true */
+  readonly fsync?: boolean;
+  readonly logger: Logger;
+}
+
+export interface ReplayStats {
+  readonly snapshotRecords: number;
+  readonly walRecords: number;
+  readonly walFiles: number;
+  /** Bytes cut from the end of the last wal (torn write). */
+  readonly tornBytes: number;
+  readonly ms: number;
+}
+
+async function fsyncDir(dir: string): Promise<void> {
+  const fh = await fsp.open(dir, fsc.O_RDONLY);
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+export class Journal {
+  readonly #dir: string;
+  readonly #fsync: boolean;
+  readonly #log: Logger;
+  #fh: fsp.FileHandle | undefined;
+  #seq = 0;
+  #size = 0;
+  #sinceSnapshot = 0;
+  #compacting: Promise<void> | undefined;
+  #closed = false;
+
+  private constructor(opts: JournalOptions) {
+    this.#dir = opts.dir;
+    this.#fsync = opts.fsync ?? true;
+    this.#log = opts.logger;
+  }
+
+  /** Records appended (or replayed from wals) since the last snapshot. */
+  get recordsSinceSnapshot(): number {
+    return this.#sinceSnapshot;
+  }
+
+  get seq(): number {
+    return this.#seq;
+  }
+
+  get compacting(): boolean {
+    return this.#compacting !== undefined;
+  }
+
+  /** Opens `dir` (created if missing), replays it into `sink`, and makes it ready for appends. */
+  static async open(opts: JournalOptions, sink: ReplaySink): Promise<{ journal: Journal; stats: ReplayStats }> {
+    const t0 = performance.now();
+    const j = new Journal(opts);
+    await fsp.mkdir(opts.dir, { recursive: true, mode: 0o755 });
+    const names = await fsp.readdir(opts.dir);
+    for (const n of names) {
+      if (n.endsWith('.tmp')) await fsp.rm(join(opts.dir, n), { force: true });
+    }
+    let walSeq = 0;
+    let snapshotRecords = 0;
+    const snapPath = join(opts.dir, 'snapshot.bin');
+    let snap: Buffer | undefined;
+    try {
+      snap = await fsp.readFile(snapPath);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    if (snap !== undefined) {
+      const s = readHeader(snap, SNAP_MAGIC);
+      if (s === undefined) throw new Error(`${snapPath}: not a couic snapshot (bad header)`);
+      const r = parseFrames(snap, FILE_HDR, sink);
+      if (!r.ended || r.torn) {
+        // A snapshot is only renamed into place once complete and fsync'd.
+        throw new Error(`${snapPath}: snapshot is damaged at byte ${r.goodEnd} of ${snap.length}`);
+      }
+      walSeq = s;
+      snapshotRecords = r.records;
+    }
+    snap = undefined;
+
+    const wals = names
+      .map((n) => WAL_RE.exec(n))
+      .filter((m): m is RegExpExecArray => m !== null)
+      .map((m) => Number(m[1]))
+      .sort((a, b) => a - b);
+    let walRecords = 0;
+    let walFiles = 0;
+    let tornBytes = 0;
+    let last: { seq: number; goodEnd: number; size: number } | undefined;
+    for (const seq of wals) {
+      const path = join(opts.dir, walName(seq));
+      if (seq < walSeq) {
+        await fsp.rm(path, { force: true });
+        continue;
+      }
+      const buf = await fsp.readFile(path);
+      const hs = readHeader(buf, WAL_MAGIC);
+      if (hs === undefined || hs !== seq) {
+        if (buf.length < FILE_HDR && seq === wals[wals.length - 1]) {
+          // Crash while creating it: no frame can be in it.
+          last = { seq, goodEnd: 0, size: buf.length };
+          continue;
+        }
+        throw new Error(`${path}: not a couic journal (bad header)`);
+      }
+      const r = parseFrames(buf, FILE_HDR, sink);
+      walRecords += r.records;
+      walFiles += 1;
+      if (r.torn) {
+        if (seq === wals[wals.length - 1]) {
+          tornBytes = buf.length - r.goodEnd;
+          opts.logger.warn({ file: path, offset: r.goodEnd, bytes: tornBytes }, 'journal: ignoring a torn record at the end (crash during a write)');
+        } else {
+          opts.logger.error({ file: path, offset: r.goodEnd, bytes: buf.length - r.goodEnd }, 'journal: corrupt frame in a sealed journal file, skipping the rest of that file');
+        }
+      }
+      last = { seq, goodEnd: r.goodEnd, size: buf.length };
+    }
+    j.#sinceSnapshot = walRecords;
+
+    if (last !== undefined && last.seq >= walSeq) {
+      const path = join(opts.dir, walName(last.seq));
+      if (last.goodEnd < FILE_HDR) {
+        await j.#createWal(last.seq);
+      } else {
+        const fh = await fsp.open(path, fsc.O_RDWR);
+        if (last.goodEnd < last.size) {
+          await fh.truncate(last.goodEnd);
+          await fh.sync();
+        }
+        j.#fh = fh;
+        j.#seq = last.seq;
+        j.#size = last.goodEnd;
+      }
+    } else {
+      await j.#createWal(Math.max(walSeq, 1));
+    }
+    const stats: ReplayStats = { snapshotRecords, walRecords, walFiles, tornBytes, ms: Math.round(performance.now() - t0) };
+    return { journal: j, stats };
+  }
+
+  async #createWal(seq: number): Promise<void> {
+    const path = join(this.#dir, walName(seq));
+    const fh = await fsp.open(path, fsc.O_RDWR | fsc.O_CREAT | fsc.O_TRUNC, 0o600);
+    await fh.write(fileHeader(WAL_MAGIC, seq), 0, FILE_HDR, 0);
+    await fh.sync();
+    await fsyncDir(this.#dir);
+    this.#fh = fh;
+    this.#seq = seq;
+    this.#size = FILE_HDR;
+  }
+
+  /**
+   * Appends `frames` (from RecordEncoder.finish()) and makes them durable
+   * (fdatasync unless fsync=false). On failure the file is cut back so a
+   * partial frame never sits before later ones.
+   */
+  async append(frames: Buffer, records: number): Promise<void> {
+    const fh = this.#fh;
+    if (fh === undefined || this.#closed) throw new Error('journal is closed');
+    if (frames.length === 0) return;
+    const at = this.#size;
+    try {
+      let done = 0;
+      while (done < frames.length) {
+        const { bytesWritten } = await fh.write(frames, done, frames.length - done, at + done);
+        if (bytesWritten <= 0) throw new Error('journal write made no progress');
+        done += bytesWritten;
+      }
+      if (this.#fsync) await fh.datasync();
+    } catch (err) {
+      try {
+        await fh.truncate(at);
+      } catch (terr) {
+        this.#log.error({ err: terr }, 'journal: could not cut back a failed append');
+      }
+      throw err;
+    }
+    this.#size = at + frames.length;
+    this.#sinceSnapshot += records;
+  }
+
+  /**
+   * Starts a compaction: switches to a new wal, then calls `fill` to
+   * serialize the current state (synchronously: the caller must not let a
+   * mutation in before this resolves... it is awaited inside the update
+   * queue). Resolves once the new wal is in use and the snapshot is
+   * serialized; `done` resolves when the snapshot is durable and the old
+   * files are gone.
+   */
+  async compact(fill: (enc: RecordEncoder) => number): Promise<{ done: Promise<void> }> {
+    if (this.#compacting !== undefined) return { done: this.#compacting };
+    const old = this.#fh;
+    const oldSeq = this.#seq;
+    await this.#createWal(oldSeq + 1);
+    await old?.close();
+    this.#sinceSnapshot = 0;
+    const newSeq = this.#seq;
+    const enc = new RecordEncoder(1 << 20, fileHeader(SNAP_MAGIC, newSeq), SNAP_FRAME_TARGET);
+    const count = fill(enc);
+    enc.end(count);
+    const bytes = enc.finish();
+    const done = this.#writeSnapshot(bytes, newSeq).finally(() => {
+      this.#compacting = undefined;
+    });
+    this.#compacting = done;
+    return { done };
+  }
+
+  async #writeSnapshot(bytes: Buffer, newSeq: number): Promise<void> {
+    const t0 = performance.now();
+    const tmp = join(this.#dir, 'snapshot.tmp');
+    const fh = await fsp.open(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_TRUNC, 0o600);
+    try {
+      let done = 0;
+      while (done < bytes.length) {
+        const { bytesWritten } = await fh.write(bytes, done, Math.min(bytes.length - done, 8 << 20), done);
+        done += bytesWritten;
+      }
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await fsp.rename(tmp, join(this.#dir, 'snapshot.bin'));
+    await fsyncDir(this.#dir);
+    for (const n of await fsp.readdir(this.#dir)) {
+      const m = WAL_RE.exec(n);
+      if (m !== null && Number(m[1]) < newSeq) await fsp.rm(join(this.#dir, n), { force: true });
+    }
+    this.#log.info({ bytes: bytes.length, walSeq: newSeq, ms: Math.round(performance.now() - t0) }, 'journal: snapshot written');
+  }
+
+  /** Waits for a running compaction, then closes the file. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      await this.#compacting;
+    } catch (err) {
+      this.#log.error({ err }, 'journal: snapshot failed');
+    }
+    const fh = this.#fh;
+    this.#fh = undefined;
+    if (fh !== undefined) {
+      if (this.#fsync) await fh.sync().catch(() => {});
+      await fh.close();
+    }
+  }
+
+  /** Size information (tests, logs). */
+  async files(): Promise<{ name: string; size: number }[]> {
+    const out: { name: string; size: number }[] = [];
+    for (const n of (await fsp.readdir(this.#dir)).sort()) {
+      const st: Stats = await fsp.stat(join(this.#dir, n));
+      out.push({ name: n, size: st.size });
+    }
+    return out;
+  }
+}

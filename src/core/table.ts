@@ -1,0 +1,390 @@
+/**
+ * The in-memory entry state: four stores (policy x family), each a Map from
+ * the normalized CIDR text to a slot of a shared slab of typed columns.
+ *
+ * Per entry we keep the key string, one Map entry and 25 bytes of columns
+ * (store/route byte, tag id, creation, expiration, heap position): no
+ * object, no Uint8Array. Address bytes are derived from the key when the
+ * kernel needs them (addr.ts).
+ */
+import { keyToBytes } from './addr.js';
+import type { Family, Policy } from './types.js';
+
+/** Store index = policy * 2 + (family === 6 ? 1 : 0). */
+export type StoreIndex = 0 | 1 | 2 | 3;
+
+export function storeIndex(policy: Policy, family: Family): StoreIndex {
+  return ((policy === 'drop' ? 0 : 2) + (family === 6 ? 1 : 0)) as StoreIndex;
+}
+
+export function storePolicy(store: number): Policy {
+  return store < 2 ? 'drop' : 'ignore';
+}
+
+export function storeFamily(store: number): Family {
+  return (store & 1) === 1 ? 6 : 4;
+}
+
+/** Prefix length encoded in a key ("a.b.c.d/len"). */
+export function keyPrefixLen(key: string): number {
+  let n = 0;
+  let mul = 1;
+  for (let i = key.length - 1; i >= 0; i -= 1) {
+    const c = key.charCodeAt(i);
+    if (c === 47 /* / */) return n;
+    n += (c - 48) * mul;
+    mul *= 10;
+  }
+  return -1;
+}
+
+/**
+ * Kernel map slot (order of MAP_SLOTS / HELLO capacity[]) an entry lives in:
+ * slot = policy * 4 + (lpm ? 2 : 0) + (family === 6 ? 1 : 0).
+ */
+export function mapSlotOf(store: number, prefixLen: number, lpmOnly: boolean): number {
+  const fam6 = (store & 1) === 1;
+  const exact = !lpmOnly && prefixLen === (fam6 ? 128 : 32);
+  return (store < 2 ? 0 : 4) + (exact ? 0 : 2) + (fam6 ? 1 : 0);
+}
+
+const INITIAL_CAPACITY = 1024;
+
+/**
+ * "a.b.c.d/len" -> addr * 64 + len (a number below 2^38), or -1 when the
+ * text is not a canonical IPv4 CIDR.
+ */
+export function v4KeyNum(key: string): number {
+  let addr = 0;
+  let octet = 0;
+  let digits = 0;
+  let dots = 0;
+  const n = key.length;
+  for (let i = 0; i < n; i += 1) {
+    const c = key.charCodeAt(i);
+    if (c >= 48 && c <= 57) {
+      octet = octet * 10 + (c - 48);
+      digits += 1;
+      if (digits > 3 || octet > 255) return -1;
+    } else if (c === 46 && digits > 0 && dots < 3) {
+      addr = addr * 256 + octet;
+      octet = 0;
+      digits = 0;
+      dots += 1;
+    } else if (c === 47 && digits > 0 && dots === 3) {
+      addr = addr * 256 + octet;
+      let len = 0;
+      let ld = 0;
+      for (let j = i + 1; j < n; j += 1) {
+        const d = key.charCodeAt(j);
+        if (d < 48 || d > 57 || ld >= 2) return -1;
+        len = len * 10 + (d - 48);
+        ld += 1;
+      }
+      return ld > 0 && len <= 32 ? addr * 64 + len : -1;
+    } else {
+      return -1;
+    }
+  }
+  return -1;
+}
+
+export function v4KeyText(num: number): string {
+  const len = num % 64;
+  const a = (num - len) / 64;
+  return `${(a >>> 24) & 255}.${(a >>> 16) & 255}.${(a >>> 8) & 255}.${a & 255}/${len}`;
+}
+
+/** Key -> table slot index of one store. */
+interface KeyIndex {
+  readonly size: number;
+  get(key: string): number | undefined;
+  /** `key` must be absent. */
+  set(key: string, slot: number): void;
+  delete(key: string): number | undefined;
+  /** Slots in index order. */
+  slots(): IterableIterator<number>;
+}
+
+class StringIndex implements KeyIndex {
+  readonly #m = new Map<string, number>();
+  get size(): number {
+    return this.#m.size;
+  }
+  get(key: string): number | undefined {
+    return this.#m.get(key);
+  }
+  set(key: string, slot: number): void {
+    this.#m.set(key, slot);
+  }
+  delete(key: string): number | undefined {
+    const s = this.#m.get(key);
+    if (s !== undefined) this.#m.delete(key);
+    return s;
+  }
+  slots(): IterableIterator<number> {
+    return this.#m.values();
+  }
+}
+
+/**
+ * IPv4 keys: open addressing (linear probing, backward-shift deletion) on
+ * typed arrays keyed by addr * 64 + len. No string is hashed or kept per
+ * entry: about 24 bytes per entry at the worst load, one cache miss per
+ * lookup.
+ */
+class V4Index implements KeyIndex {
+  #keys = new Float64Array(1024).fill(-1);
+  #vals = new Int32Array(1024);
+  #mask = 1023;
+  #size = 0;
+
+  get size(): number {
+    return this.#size;
+  }
+
+  #home(k: number): number {
+    const len = k % 64;
+    let h = Math.imul(((k - len) / 64) ^ Math.imul(len + 1, 0x9e3779b1), 0x85ebca6b);
+    h ^= h >>> 15;
+    h = Math.imul(h, 0xc2b2ae35);
+    h ^= h >>> 13;
+    return h & this.#mask;
+  }
+
+  #find(k: number): number {
+    const keys = this.#keys;
+    let i = this.#home(k);
+    for (;;) {
+      const x = keys[i]!;
+      if (x === k) return i;
+      if (x === -1) return -1 - i;
+      i = (i + 1) & this.#mask;
+    }
+  }
+
+  get(key: string): number | undefined {
+    const k = v4KeyNum(key);
+    if (k < 0) return undefined;
+    const i = this.#find(k);
+    return i >= 0 ? this.#vals[i] : undefined;
+  }
+
+  set(key: string, slot: number): void {
+    const k = v4KeyNum(key);
+    if (k < 0) throw new RangeError(`not a canonical IPv4 CIDR: ${key}`);
+    if ((this.#size + 1) * 2 > this.#keys.length) this.#grow();
+    const i = this.#find(k);
+    if (i >= 0) {
+      this.#vals[i] = slot;
+      return;
+    }
+    this.#keys[-1 - i] = k;
+    this.#vals[-1 - i] = slot;
+    this.#size += 1;
+  }
+
+  delete(key: string): number | undefined {
+    const k = v4KeyNum(key);
+    if (k < 0) return undefined;
+    let i = this.#find(k);
+    if (i < 0) return undefined;
+    const slot = this.#vals[i];
+    const keys = this.#keys;
+    const vals = this.#vals;
+    const mask = this.#mask;
+    let j = i;
+    for (;;) {
+      j = (j + 1) & mask;
+      const x = keys[j]!;
+      if (x === -1) break;
+      const h = this.#home(x);
+      // Move x back into the hole at i unless its home lies cyclically in (i, j].
+      const inRange = i <= j ? h > i && h <= j : h > i || h <= j;
+      if (!inRange) {
+        keys[i] = x;
+        vals[i] = vals[j]!;
+        i = j;
+      }
+    }
+    keys[i] = -1;
+    this.#size -= 1;
+    return slot;
+  }
+
+  #grow(): void {
+    const oldK = this.#keys;
+    const oldV = this.#vals;
+    const n = oldK.length * 2;
+    this.#keys = new Float64Array(n).fill(-1);
+    this.#vals = new Int32Array(n);
+    this.#mask = n - 1;
+    for (let i = 0; i < oldK.length; i += 1) {
+      const k = oldK[i]!;
+      if (k === -1) continue;
+      let j = this.#home(k);
+      while (this.#keys[j] !== -1) j = (j + 1) & this.#mask;
+      this.#keys[j] = k;
+      this.#vals[j] = oldV[i]!;
+    }
+  }
+
+  *slots(): IterableIterator<number> {
+    const keys = this.#keys;
+    for (let i = 0; i < keys.length; i += 1) if (keys[i] !== -1) yield this.#vals[i]!;
+  }
+}
+
+export class EntryTable {
+  readonly lpmOnly: boolean;
+  readonly #index: readonly [KeyIndex, KeyIndex, KeyIndex, KeyIndex] = [
+    new V4Index(), new StringIndex(), new V4Index(), new StringIndex(),
+  ];
+  /** Entries per kernel map slot (8). */
+  readonly mapCounts = new Int32Array(8);
+  /** Key of IPv6 slots (IPv4 keys are rebuilt from addr4/prefix). */
+  readonly #keys6: (string | undefined)[] = [];
+  /** bits 6-7: store index, bits 0-2: kernel map slot (0..7); 0xff = free. */
+  mapSlot: Uint8Array = new Uint8Array(INITIAL_CAPACITY).fill(0xff);
+  /** IPv4 key number (addr * 64 + len) of IPv4 slots. */
+  key4: Float64Array = new Float64Array(INITIAL_CAPACITY);
+  tagId: Uint32Array = new Uint32Array(INITIAL_CAPACITY);
+  creation: Uint32Array = new Uint32Array(INITIAL_CAPACITY);
+  expiration: Float64Array = new Float64Array(INITIAL_CAPACITY);
+  /** Position in the expiry heap, -1 when not in it. */
+  heapPos: Int32Array = new Int32Array(INITIAL_CAPACITY).fill(-1);
+  #free: number[] = [];
+  #used = 0;
+
+  constructor(opts: { lpmOnly?: boolean } = {}) {
+    this.lpmOnly = opts.lpmOnly ?? false;
+  }
+
+  get capacity(): number {
+    return this.mapSlot.length;
+  }
+
+  /** Total entries. */
+  get size(): number {
+    return this.#index[0].size + this.#index[1].size + this.#index[2].size + this.#index[3].size;
+  }
+
+  count(store: number): number {
+    return this.#index[store as StoreIndex].size;
+  }
+
+  slotOf(store: number, key: string): number | undefined {
+    return this.#index[store as StoreIndex].get(key);
+  }
+
+  /** Key (canonical CIDR text) of a used slot. */
+  keyOf(slot: number): string | undefined {
+    const ms = this.mapSlot[slot]!;
+    if (ms === 0xff) return undefined;
+    return (ms >> 6) & 1 ? this.#keys6[slot] : v4KeyText(this.key4[slot]!);
+  }
+
+  /** [key, slot] of every entry of `store` (keys of IPv4 stores are built on the fly). */
+  *entries(store: number): IterableIterator<[string, number]> {
+    const v6 = (store & 1) === 1;
+    for (const slot of this.#index[store as StoreIndex].slots()) {
+      yield [v6 ? this.#keys6[slot]! : v4KeyText(this.key4[slot]!), slot];
+    }
+  }
+
+  /** Writes the address bytes of `slot` into `out` (4 or 16 bytes); returns the prefix length. */
+  addrOf(slot: number, out: Uint8Array): number {
+    const ms = this.mapSlot[slot]!;
+    if ((ms >> 6) & 1) {
+      const key = this.#keys6[slot]!;
+      return keyToBytes(key, 6, out);
+    }
+    const k = this.key4[slot]!;
+    const len = k % 64;
+    const a = (k - len) / 64;
+    out[0] = (a >>> 24) & 255;
+    out[1] = (a >>> 16) & 255;
+    out[2] = (a >>> 8) & 255;
+    out[3] = a & 255;
+    return len;
+  }
+
+  /** Slots of `store` (no key strings built). */
+  slots(store: number): IterableIterator<number> {
+    return this.#index[store as StoreIndex].slots();
+  }
+
+  storeOfSlot(slot: number): number {
+    return (this.mapSlot[slot]! >> 6) & 3;
+  }
+
+  /** Kernel map slot (0..7) of a used table slot. */
+  kernelSlotOf(slot: number): number {
+    return this.mapSlot[slot]! & 7;
+  }
+
+  /**
+   * Inserts or overwrites `key` in `store`. Returns the table slot. The
+   * caller owns tag references and the expiry heap (heapPos of an
+   * overwritten slot is left as is).
+   */
+  put(store: number, key: string, tagId: number, creation: number, expiration: number): number {
+    const slot = this.#index[store as StoreIndex].get(key);
+    if (slot === undefined) return this.insert(store, key, mapSlotOf(store, keyPrefixLen(key), this.lpmOnly), tagId, creation, expiration);
+    this.tagId[slot] = tagId;
+    this.creation[slot] = creation;
+    this.expiration[slot] = expiration;
+    return slot;
+  }
+
+  /** Inserts a key known to be absent from `store`; `kslot` = mapSlotOf(store, prefixLen, lpmOnly). */
+  insert(store: number, key: string, kslot: number, tagId: number, creation: number, expiration: number): number {
+    const slot = this.#alloc();
+    this.#index[store as StoreIndex].set(key, slot);
+    if ((store & 1) === 1) this.#keys6[slot] = key;
+    else this.key4[slot] = v4KeyNum(key);
+    this.mapSlot[slot] = (store << 6) | kslot;
+    this.mapCounts[kslot]! += 1;
+    this.tagId[slot] = tagId;
+    this.creation[slot] = creation;
+    this.expiration[slot] = expiration;
+    return slot;
+  }
+
+  /** Removes `key`; returns its (now free) slot, or undefined. Columns keep their values until reuse. */
+  delete(store: number, key: string): number | undefined {
+    const slot = this.#index[store as StoreIndex].delete(key);
+    if (slot === undefined) return undefined;
+    this.mapCounts[this.mapSlot[slot]! & 7]! -= 1;
+    this.mapSlot[slot] = 0xff;
+    this.#keys6[slot] = undefined;
+    this.#free.push(slot);
+    this.#used -= 1;
+    return slot;
+  }
+
+  #alloc(): number {
+    const s = this.#free.pop();
+    this.#used += 1;
+    if (s !== undefined) return s;
+    const slot = this.#used - 1;
+    if (slot >= this.mapSlot.length) this.#grow();
+    return slot;
+  }
+
+  #grow(): void {
+    const n = this.mapSlot.length * 2;
+    const grow = <T extends Uint8Array | Uint32Array | Float64Array | Int32Array>(a: T, make: (n: number) => T, fill?: number): T => {
+      const b = make(n);
+      if (fill !== undefined) b.fill(fill as never);
+      b.set(a as never);
+      return b;
+    };
+    this.mapSlot = grow(this.mapSlot, (k) => new Uint8Array(k), 0xff);
+    this.key4 = grow(this.key4, (k) => new Float64Array(k));
+    this.tagId = grow(this.tagId, (k) => new Uint32Array(k));
+    this.creation = grow(this.creation, (k) => new Uint32Array(k));
+    this.expiration = grow(this.expiration, (k) => new Float64Array(k));
+    this.heapPos = grow(this.heapPos, (k) => new Int32Array(k), -1);
+  }
+}

@@ -1,0 +1,144 @@
+/**
+ * Composition root: config -> working dir -> clients -> journal replay ->
+ * helper (supervised, state pushed with REPLACE) -> expiry -> API.
+ * stop() undoes it in reverse: stop accepting, drain the update queue,
+ * close the journal, close the helper, remove the socket.
+ */
+import { promises as fsp } from 'node:fs';
+import { dirname, join } from 'node:path';
+import type { Logger } from 'pino';
+import { startApiServer, type ApiServer } from '../api/server.js';
+import type { HandlerTable } from '../api/routes.js';
+import { ClientRegistry, resolveOwner } from '../core/clients.js';
+import { openCore } from '../core/core.js';
+import type { EntryStore } from '../core/entries.js';
+import type { BackoffOptions, HelperSupervisor } from '../core/supervisor.js';
+import { HelperClient } from '../xdp/helper.js';
+import type { Helper } from '../xdp/types.js';
+import type { Config } from './config.js';
+
+/** Working-dir layout (Couic's five directories plus our journal). */
+export const WORKING_DIRS = ['rbac', 'rbac/clients', 'sets', 'sets/drop', 'sets/ignore', 'journal'] as const;
+
+export interface StartOptions {
+  /** Route handlers implemented outside src/api (sets, stats, metrics). */
+  readonly handlers?: (entries: EntryStore) => HandlerTable;
+  readonly backoff?: BackoffOptions;
+}
+
+export interface RunningDaemon {
+  readonly config: Config;
+  readonly entries: EntryStore;
+  readonly supervisor: HelperSupervisor;
+  readonly clients: ClientRegistry;
+  readonly api: ApiServer;
+  /** Graceful stop; safe to call twice. */
+  stop(): Promise<void>;
+}
+
+/** Creates the working dir layout (0755, owned by user:group when created). */
+export async function initWorkingDir(config: Config, uid: number, gid: number, log: Logger): Promise<void> {
+  const root = config.workingDir;
+  const ensure = async (dir: string): Promise<void> => {
+    try {
+      const st = await fsp.stat(dir);
+      if (!st.isDirectory()) throw new Error(`${dir} exists and is not a directory`);
+      if ((st.mode & 0o777) !== 0o755 || st.uid !== uid || st.gid !== gid) {
+        log.warn({ dir, mode: `0${(st.mode & 0o777).toString(8)}`, uid: st.uid, gid: st.gid }, `directory is not 0755 ${config.user}:${config.group}`);
+      }
+      return;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    await fsp.mkdir(dir, { recursive: true, mode: 0o755 });
+    await fsp.chmod(dir, 0o755);
+    await fsp.chown(dir, uid, gid);
+  };
+  await ensure(root);
+  for (const d of WORKING_DIRS) await ensure(join(root, d));
+}
+
+export async function startDaemon(config: Config, logger: Logger, opts: StartOptions = {}): Promise<RunningDaemon> {
+  const log = logger.child({ module: 'daemon' });
+  const { uid, gid } = resolveOwner(config.user, config.group);
+  if (config.logging.ignored.length > 0) {
+    log.info({ keys: config.logging.ignored }, 'couic logs JSON to stdout: these [logging] keys are accepted and ignored');
+  }
+  await initWorkingDir(config, uid, gid, log);
+
+  const clients = await ClientRegistry.load({
+    workingDir: config.workingDir, user: config.user, group: config.group, logger: logger.child({ module: 'clients' }),
+  });
+
+  const dp = config.dataplane;
+  const helperLog = logger.child({ module: 'helper' });
+  const t0 = performance.now();
+  const core = await openCore({
+    journalDir: join(config.workingDir, 'journal'),
+    fsync: config.journal.fsync,
+    compactAfter: config.journal.compactAfter,
+    lpmOnly: dp.lpmOnly,
+    batching: dp.batching,
+    maxPending: config.queue.maxPending,
+    helperWaitMs: config.queue.helperWaitMs,
+    ...(opts.backoff === undefined ? {} : { backoff: opts.backoff }),
+    logger,
+    startHelper: (): Promise<Helper> =>
+      HelperClient.start({
+        helperPath: dp.helper,
+        ifaces: config.ifaces,
+        mode: config.operationMode,
+        ...(dp.pinDir === '' ? {} : { pinDir: dp.pinDir }),
+        capacities: { dropExact: dp.dropExact, dropCidr: dp.dropCidr, ignoreExact: dp.ignoreExact, ignoreCidr: dp.ignoreCidr },
+        maxTags: dp.maxTags,
+        lpmOnly: dp.lpmOnly,
+        onLog: (line) => helperLog.info({ helper: line }, 'helper'),
+      }),
+  });
+  const { entries, supervisor } = core;
+  const helper = supervisor.helper;
+  if (helper !== undefined) {
+    const hello = helper.hello;
+    if (hello.features.lpmOnly !== dp.lpmOnly) {
+      log.warn({ helper: hello.features.lpmOnly, config: dp.lpmOnly }, 'helper and config disagree on lpm_only');
+    }
+    log.info({
+      pid: helper.pid, ifaces: hello.ifaces, features: hello.features, capacity: hello.capacity, maxTags: hello.maxTags,
+      entries: entries.table.size, ms: Math.round(performance.now() - t0),
+    }, 'data plane ready');
+  }
+
+  let api: ApiServer;
+  try {
+    await fsp.mkdir(dirname(config.server.socket), { recursive: true, mode: 0o755 });
+    api = await startApiServer({
+      socketPath: config.server.socket,
+      entries,
+      clients,
+      logger,
+      uid,
+      gid,
+      ...(opts.handlers === undefined ? {} : { handlers: opts.handlers(entries) }),
+    });
+  } catch (err) {
+    await core.close();
+    throw err;
+  }
+
+  let stopping: Promise<void> | undefined;
+  const stop = (): Promise<void> => {
+    stopping ??= (async () => {
+      const t1 = performance.now();
+      supervisor.quiesce();
+      log.info('shutting down: closing the API');
+      await api.close();
+      log.info({ outstanding: entries.batcher.outstanding }, 'draining the update queue');
+      await core.close();
+      await fsp.rm(config.server.socket, { force: true });
+      log.info({ ms: Math.round(performance.now() - t1) }, 'stopped');
+    })();
+    return stopping;
+  };
+
+  return { config, entries, supervisor, clients, api, stop };
+}

@@ -1,0 +1,236 @@
+/**
+ * Daemon configuration: Couic's couic.toml keys plus ours ([dataplane],
+ * [journal], [queue]). Unknown keys are ignored (as Couic does); a key
+ * with the wrong type or value is an error naming the key and what it
+ * expects.
+ */
+import { readFileSync } from 'node:fs';
+import { userInfo } from 'node:os';
+import { parse as parseToml } from 'smol-toml';
+import { normalizeLevel, type LogLevel } from '../log.js';
+import { helperPath } from '../xdp/helper.js';
+
+export type OperationMode = 'generic' | 'native' | 'auto';
+
+export interface DataplaneConfig {
+  /** couic-helper binary. */
+  readonly helper: string;
+  /** bpffs directory to pin maps and links in; "" = no pinning. */
+  readonly pinDir: string;
+  readonly dropExact: number;
+  readonly dropCidr: number;
+  readonly ignoreExact: number;
+  readonly ignoreCidr: number;
+  readonly maxTags: number;
+  readonly lpmOnly: boolean;
+  /** Coalesce map updates into batches (false = one helper call per entry, Couic's way). */
+  readonly batching: boolean;
+}
+
+export interface Config {
+  /** File the config came from; undefined = embedded default. */
+  readonly source: string | undefined;
+  readonly ifaces: readonly string[];
+  readonly operationMode: OperationMode;
+  readonly workingDir: string;
+  readonly user: string;
+  readonly group: string;
+  readonly logging: {
+    readonly level: LogLevel;
+    /** Couic keys we accept but do not use (stdout only). */
+    readonly ignored: readonly string[];
+  };
+  readonly server: { readonly socket: string };
+  readonly dataplane: DataplaneConfig;
+  readonly journal: { readonly fsync: boolean; readonly compactAfter: number };
+  readonly queue: { readonly maxPending: number; readonly helperWaitMs: number };
+}
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+type Table = Record<string, unknown>;
+
+function isTable(v: unknown): v is Table {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Date);
+}
+
+function typeName(v: unknown): string {
+  if (Array.isArray(v)) return 'array';
+  if (v instanceof Date) return 'date';
+  if (v === null) return 'null';
+  if (typeof v === 'bigint') return 'integer';
+  if (typeof v === 'number') return Number.isInteger(v) ? 'integer' : 'float';
+  if (isTable(v)) return 'table';
+  return typeof v;
+}
+
+class Reader {
+  readonly #t: Table;
+  readonly #prefix: string;
+  constructor(t: Table, prefix: string) {
+    this.#t = t;
+    this.#prefix = prefix;
+  }
+
+  #name(key: string): string {
+    return this.#prefix === '' ? key : `${this.#prefix}.${key}`;
+  }
+
+  #bad(key: string, expected: string, v: unknown): never {
+    throw new ConfigError(`invalid value for \`${this.#name(key)}\`: expected ${expected}, got ${typeName(v)}${typeof v === 'string' ? ` "${v}"` : typeof v === 'number' || typeof v === 'boolean' ? ` ${String(v)}` : ''}`);
+  }
+
+  has(key: string): boolean {
+    return this.#t[key] !== undefined;
+  }
+
+  table(key: string): Reader {
+    const v = this.#t[key];
+    if (v === undefined) return new Reader({}, this.#name(key));
+    if (!isTable(v)) this.#bad(key, 'a table', v);
+    return new Reader(v, this.#name(key));
+  }
+
+  string(key: string, def: string, opts: { nonEmpty?: boolean } = {}): string {
+    const v = this.#t[key];
+    if (v === undefined) return def;
+    if (typeof v !== 'string') this.#bad(key, 'a string', v);
+    if (opts.nonEmpty === true && v === '') this.#bad(key, 'a non-empty string', v);
+    return v;
+  }
+
+  bool(key: string, def: boolean): boolean {
+    const v = this.#t[key];
+    if (v === undefined) return def;
+    if (typeof v !== 'boolean') this.#bad(key, 'a boolean (true or false)', v);
+    return v;
+  }
+
+  int(key: string, def: number, min: number, max: number): number {
+    const v = this.#t[key];
+    if (v === undefined) return def;
+    const n = typeof v === 'bigint' ? Number(v) : v;
+    if (typeof n !== 'number' || !Number.isInteger(n) || n < min || n > max) {
+      this.#bad(key, `an integer in ${min}..${max}`, v);
+    }
+    return n;
+  }
+
+  stringArray(key: string, def: readonly string[]): string[] {
+    const v = this.#t[key];
+    if (v === undefined) return [...def];
+    if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) this.#bad(key, 'an array of strings', v);
+    return v as string[];
+  }
+
+  oneOf<T extends string>(key: string, def: T, allowed: readonly T[]): T {
+    const v = this.string(key, def);
+    if (!(allowed as readonly string[]).includes(v)) {
+      throw new ConfigError(`invalid value for \`${this.#name(key)}\`: expected one of ${allowed.join(', ')}, got "${v}"`);
+    }
+    return v as T;
+  }
+}
+
+/** Name of the group with `gid` (/etc/group), or the number as text. */
+export function groupName(gid: number): string {
+  try {
+    for (const line of readFileSync('/etc/group', 'utf8').split('\n')) {
+      const f = line.split(':');
+      if (f.length >= 3 && Number(f[2]) === gid && f[0] !== undefined) return f[0];
+    }
+  } catch {
+    /* no /etc/group */
+  }
+  return String(gid);
+}
+
+const U32_MAX = 0xffff_ffff;
+
+/** Builds the config from parsed TOML (`doc`); throws ConfigError. */
+export function configFromToml(doc: Table, source: string | undefined, env: NodeJS.ProcessEnv = process.env): Config {
+  const r = new Reader(doc, '');
+  const me = userInfo();
+  const mode = r.string('operation_mode', 'generic');
+  if (mode === 'offloaded') {
+    throw new ConfigError('invalid value for `operation_mode`: "offloaded" (hardware offload) is not supported by couic; use generic, native or auto');
+  }
+  const operationMode = r.oneOf<OperationMode>('operation_mode', 'generic', ['generic', 'native', 'auto']);
+
+  const logging = r.table('logging');
+  const levelText = logging.string('level', 'info');
+  let level = normalizeLevel(levelText);
+  if (level === undefined) {
+    throw new ConfigError(`invalid value for \`logging.level\`: expected one of trace, debug, info, warn, error, fatal, silent, got "${levelText}"`);
+  }
+  const envLevel = env['COUIC_LOG_LEVEL'];
+  if (envLevel !== undefined && envLevel !== '') {
+    const l = normalizeLevel(envLevel);
+    if (l === undefined) throw new ConfigError(`invalid COUIC_LOG_LEVEL "${envLevel}": expected one of trace, debug, info, warn, error, fatal, silent`);
+    level = l;
+  }
+  const ignored: string[] = [];
+  // Couic's file-logging keys: type-checked, then ignored (we log to stdout).
+  if (logging.has('dir')) { logging.string('dir', ''); ignored.push('logging.dir'); }
+  if (logging.has('rotation')) { logging.oneOf('rotation', 'daily', ['daily', 'weekly', 'never']); ignored.push('logging.rotation'); }
+  if (logging.has('max_log_files')) { logging.int('max_log_files', 7, 0, U32_MAX); ignored.push('logging.max_log_files'); }
+  if (logging.has('format')) { logging.oneOf('format', 'text', ['text', 'json']); ignored.push('logging.format'); }
+
+  const server = r.table('server');
+  const dp = r.table('dataplane');
+  const journal = r.table('journal');
+  const queue = r.table('queue');
+
+  return {
+    source,
+    ifaces: r.stringArray('ifaces', []),
+    operationMode,
+    workingDir: r.string('working_dir', '/var/lib/couic', { nonEmpty: true }),
+    user: r.string('user', me.username, { nonEmpty: true }),
+    group: r.string('group', groupName(me.gid), { nonEmpty: true }),
+    logging: { level, ignored },
+    server: { socket: server.string('socket', '/run/couic/couic.sock', { nonEmpty: true }) },
+    dataplane: {
+      helper: dp.string('helper', '', {}) || helperPath(),
+      pinDir: dp.string('pin_dir', ''),
+      dropExact: dp.int('drop_exact', 1_048_576, 1, U32_MAX),
+      dropCidr: dp.int('drop_cidr', 262_144, 1, U32_MAX),
+      ignoreExact: dp.int('ignore_exact', 65_536, 1, U32_MAX),
+      ignoreCidr: dp.int('ignore_cidr', 65_536, 1, U32_MAX),
+      maxTags: dp.int('max_tags', 4096, 2, 1 << 20),
+      lpmOnly: dp.bool('lpm_only', false),
+      batching: dp.bool('batching', true),
+    },
+    journal: {
+      fsync: journal.bool('fsync', true),
+      compactAfter: journal.int('compact_after', 1_000_000, 1, Number.MAX_SAFE_INTEGER),
+    },
+    queue: {
+      maxPending: queue.int('max_pending', 262_144, 1, Number.MAX_SAFE_INTEGER),
+      helperWaitMs: queue.int('helper_wait_ms', 5_000, 0, 3_600_000),
+    },
+  };
+}
+
+/** Reads `path` (TOML); no path = the embedded default. Throws ConfigError. */
+export function loadConfig(path: string | undefined, env: NodeJS.ProcessEnv = process.env): Config {
+  if (path === undefined) return configFromToml({}, undefined, env);
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`cannot read ${path}: ${(err as Error).message}`);
+  }
+  let doc: Table;
+  try {
+    doc = parseToml(text) as Table;
+  } catch (err) {
+    throw new ConfigError(`${path}: invalid TOML: ${(err as Error).message}`);
+  }
+  return configFromToml(doc, path, env);
+}

@@ -1,0 +1,135 @@
+#!/usr/bin/env node
+/**
+ * `couic [-c FILE]`: the daemon. Without -c it runs the embedded default
+ * config (working dir /var/lib/couic, socket /run/couic/couic.sock, no
+ * interface). Exit 1 on any startup failure; SIGTERM/SIGINT stop it
+ * gracefully (exit 0).
+ */
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { createRootLogger } from '../log.js';
+import { startDaemon, type RunningDaemon } from './app.js';
+import { missingCaps, effectiveCaps } from './caps.js';
+import { ConfigError, loadConfig } from './config.js';
+
+function version(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(fileURLToPath(new URL('../../../package.json', import.meta.url)), 'utf8')) as { version?: string };
+    return pkg.version ?? 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
+const USAGE = `Usage: couic [-c FILE]
+
+  -c, --config FILE   configuration file (TOML); default: embedded defaults
+  -V, --version       print the version and exit
+  -h, --help          print this help and exit
+`;
+
+let flushLogs = (): void => {};
+
+async function main(): Promise<number> {
+  let args;
+  try {
+    args = parseArgs({
+      options: {
+        config: { type: 'string', short: 'c' },
+        version: { type: 'boolean', short: 'V' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+      allowPositionals: false,
+    });
+  } catch (err) {
+    process.stderr.write(`error: ${(err as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  if (args.values.help === true) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  if (args.values.version === true) {
+    process.stdout.write(`couic ${version()}\n`);
+    return 0;
+  }
+  process.stdout.write(`Starting couic ${version()} (Couic v1 API)\n`);
+
+  let config;
+  try {
+    config = loadConfig(args.values.config);
+  } catch (err) {
+    process.stderr.write(`Error loading configuration: ${err instanceof ConfigError ? err.message : String(err)}\n`);
+    return 1;
+  }
+
+  const root = createRootLogger({ level: config.logging.level });
+  flushLogs = () => root.flush();
+  const log = root.logger.child({ module: 'main' });
+  const fail = (msg: string, err?: unknown): number => {
+    log.fatal({ err }, msg);
+    root.flush();
+    process.stderr.write(`${msg}${err === undefined ? '' : `: ${(err as Error).message ?? String(err)}`}\n`);
+    return 1;
+  };
+
+  process.on('uncaughtException', (err) => {
+    log.fatal({ err }, 'uncaught exception');
+    root.flush();
+    process.exit(1);
+  });
+  process.on('unhandledRejection', (err) => {
+    log.fatal({ err }, 'unhandled rejection');
+    root.flush();
+    process.exit(1);
+  });
+
+  let missing: string[];
+  try {
+    missing = missingCaps(effectiveCaps());
+  } catch (err) {
+    return fail('cannot read capabilities', err);
+  }
+  if (missing.length > 0) {
+    return fail(`couic needs ${missing.join(' and ')} in its effective capability set (missing: ${missing.join(', ')}); run it as root or grant them (e.g. systemd AmbientCapabilities=CAP_BPF CAP_PERFMON CAP_NET_ADMIN)`);
+  }
+
+  log.info({ config: config.source ?? '(embedded default)', workingDir: config.workingDir, socket: config.server.socket, ifaces: config.ifaces, mode: config.operationMode }, 'starting');
+  let daemon: RunningDaemon;
+  try {
+    daemon = await startDaemon(config, root.logger);
+  } catch (err) {
+    return fail('couic failed to start', err);
+  }
+  log.info({ socket: config.server.socket }, 'couic is running');
+
+  return await new Promise<number>((resolve) => {
+    let signals = 0;
+    const onSignal = (sig: NodeJS.Signals): void => {
+      signals += 1;
+      if (signals > 1) {
+        log.warn({ signal: sig }, 'second signal: exiting now');
+        root.flush();
+        resolve(1);
+        return;
+      }
+      log.info({ signal: sig }, 'signal received, stopping');
+      daemon.stop().then(
+        () => resolve(0),
+        (err: unknown) => {
+          log.error({ err }, 'error while stopping');
+          resolve(1);
+        },
+      );
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  });
+}
+
+const code = await main();
+flushLogs();
+// Exit explicitly so no stray handle keeps the process alive.
+process.exit(code);

@@ -1,0 +1,399 @@
+/**
+ * EntryStore + Batcher + Journal + HelperSupervisor against the REAL
+ * couic-helper (tiny maps, no interface). Fault injection only wraps the
+ * real helper (a status rewritten, a process killed).
+ */
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { openCore, type Core, type CoreOptions } from '../../src/core/core.js';
+import type { EntryStore } from '../../src/core/entries.js';
+import type { Actor, Cidr, CreateRequest, Policy } from '../../src/core/types.js';
+import { AppError } from '../../src/errors.js';
+import { silentLogger } from '../../src/log.js';
+import { formatCidr, parseCidr } from '../../src/net/cidr.js';
+import { HelperClient, helperPath } from '../../src/xdp/helper.js';
+import type { Helper, MapOp, OpStatus } from '../../src/xdp/types.js';
+import { ipv4Frame } from '../lib/packets.js';
+
+const HELPER = helperPath();
+const canRun = existsSync(HELPER) && process.getuid?.() === 0;
+const skip = canRun ? false : `needs root and ${HELPER} (make -C src/helper)`;
+
+const actor: Actor = { name: 'tester', group: 'admin' };
+const logger = silentLogger();
+const dirs: string[] = [];
+after(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+const cidr = (t: string): Cidr => parseCidr(t);
+const req = (t: string, tag = '', expiration = 0): CreateRequest => ({ cidr: cidr(t), tag, expiration });
+
+interface Opened {
+  core: Core;
+  dir: string;
+  entries: EntryStore;
+  helper(): Helper;
+}
+
+type Wrap = (h: Helper) => Helper;
+
+async function open(opts: Partial<CoreOptions> & { dir?: string; wrap?: Wrap; caps?: Record<string, number> } = {}): Promise<Opened> {
+  const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'couic-core-'));
+  if (opts.dir === undefined) dirs.push(dir);
+  const core = await openCore({
+    journalDir: dir,
+    logger,
+    backoff: { initialMs: 20, maxMs: 200 },
+    startHelper: async () => {
+      const h = await HelperClient.start({
+        helperPath: HELPER,
+        capacities: { dropExact: 64, dropCidr: 64, ignoreExact: 16, ignoreCidr: 16, ...opts.caps },
+        maxTags: 16,
+      });
+      return opts.wrap ? opts.wrap(h) : h;
+    },
+    ...opts,
+  });
+  return { core, dir, entries: core.entries, helper: () => core.supervisor.helper! };
+}
+
+/** `policy|cidr|tagId` of everything in the kernel maps. */
+async function kernelView(h: Helper): Promise<string[]> {
+  return (await h.dump()).map((e) => `${e.policy}|${formatCidr(e)}|${e.tagId}`).sort();
+}
+
+/** The same, computed from the state (what the API lists). */
+function stateView(entries: EntryStore): string[] {
+  const out: string[] = [];
+  for (const policy of ['drop', 'ignore'] as const) {
+    for (const e of entries.list(policy)) out.push(`${policy}|${e.cidr.text}|${entries.tags.idOf(e.tag)}`);
+  }
+  return out.sort();
+}
+
+async function rejectsWith(p: Promise<unknown>, code: string, message?: RegExp): Promise<AppError> {
+  try {
+    await p;
+  } catch (err) {
+    assert.ok(err instanceof AppError, `expected AppError, got ${String(err)}`);
+    assert.equal(err.code, code, err.message);
+    if (message) assert.match(err.message, message);
+    return err;
+  }
+  assert.fail(`expected rejection with ${code}`);
+}
+
+/** Wraps a helper: `rewrite` may change statuses of a BATCH (fault injection). */
+function faulty(h: Helper, rewrite: (ops: readonly MapOp[], st: OpStatus[]) => Promise<OpStatus[]> | OpStatus[]): Helper {
+  return new Proxy(h, {
+    get(target, prop) {
+      if (prop === 'applyBatch') {
+        return async (ops: readonly MapOp[]) => rewrite(ops, await target.applyBatch(ops));
+      }
+      const v = Reflect.get(target, prop, target);
+      return typeof v === 'function' ? v.bind(target) : v;
+    },
+  });
+}
+
+describe('EntryStore with the real helper', { skip }, () => {
+  let o: Opened;
+  before(async () => {
+    o = await open({ caps: { dropExact: 4096, dropCidr: 4096 } });
+  });
+  after(async () => {
+    await o?.core.close();
+  });
+
+  it('coalesces concurrent creates: N callers, far fewer helper calls, one journal frame each', async () => {
+    const callsBefore = o.entries.helperCalls;
+    const batchesBefore = o.entries.batcher.batches;
+    const N = 500;
+    const results = await Promise.all(
+      Array.from({ length: N }, (_, i) => o.entries.create('drop', req(`10.1.${i >> 8}.${i & 255}/32`, `t${i % 7}`), actor)),
+    );
+    assert.equal(results.length, N);
+    assert.equal(o.entries.count('drop'), N);
+    const calls = o.entries.helperCalls - callsBefore;
+    const batches = o.entries.batcher.batches - batchesBefore;
+    assert.ok(calls <= 5, `${N} creates took ${calls} helper calls`);
+    assert.ok(batches <= 5, `${N} creates took ${batches} batches`);
+    assert.equal(o.core.journal.recordsSinceSnapshot >= N, true);
+    assert.deepEqual(await kernelView(o.helper()), stateView(o.entries));
+  });
+
+  it('answers each caller with its own status, in submission order within a batch', async () => {
+    const p1 = o.entries.create('drop', req('192.0.2.0/24', 'a'), actor);
+    const p2 = o.entries.create('drop', req('192.0.2.0/24', 'b'), actor); // duplicate of p1
+    const p3 = o.entries.remove('drop', cidr('192.0.2.0/24'), actor);
+    const p4 = o.entries.create('drop', req('192.0.2.0/24', 'c'), actor);
+    const p5 = o.entries.remove('drop', cidr('198.51.100.0/24'), actor); // absent
+    const p6 = o.entries.create('ignore', req('192.0.2.0/24'), actor); // other policy: independent
+    const [r1, r2, r3, r4, r5, r6] = await Promise.allSettled([p1, p2, p3, p4, p5, p6]);
+    assert.equal(r1.status, 'fulfilled');
+    assert.equal(r2.status, 'rejected');
+    const e2 = (r2 as PromiseRejectedResult).reason as AppError;
+    assert.equal(e2.code, 'conflict');
+    assert.equal(e2.message, 'submitted entry is not valid');
+    assert.deepEqual(e2.errors, { cidr: { code: 'conflict', message: '192.0.2.0/24 already exists' } });
+    assert.equal(r3.status, 'fulfilled');
+    assert.equal(r4.status, 'fulfilled');
+    const e5 = (r5 as PromiseRejectedResult).reason as AppError;
+    assert.equal(e5.code, 'not_found');
+    assert.deepEqual(e5.errors, { cidr: { code: 'not_found', message: 'cidr `198.51.100.0/24` not found' } });
+    assert.equal(r6.status, 'fulfilled');
+    assert.equal(o.entries.get('drop', cidr('192.0.2.0/24'))?.tag, 'c');
+    assert.equal(o.entries.get('ignore', cidr('192.0.2.0/24'))?.tag, '');
+    assert.deepEqual(await kernelView(o.helper()), stateView(o.entries));
+  });
+
+  it('applyPeer: the first failing job throws, earlier jobs stay, later ones are not applied', async () => {
+    await o.entries.create('drop', req('203.0.113.5/32', 'x'), actor);
+    const jobs = [
+      { action: 'add' as const, entry: req('203.0.113.1/32', 'peer') },
+      { action: 'add' as const, entry: req('203.0.113.2/32', 'peer') },
+      { action: 'remove' as const, entry: req('203.0.113.5/32') },
+      { action: 'add' as const, entry: req('203.0.113.1/32', 'peer') }, // duplicate: fails
+      { action: 'add' as const, entry: req('203.0.113.3/32', 'peer') },
+    ];
+    await rejectsWith(o.entries.applyPeer('drop', jobs, actor), 'conflict');
+    assert.ok(o.entries.get('drop', cidr('203.0.113.1/32')));
+    assert.ok(o.entries.get('drop', cidr('203.0.113.2/32')));
+    assert.equal(o.entries.get('drop', cidr('203.0.113.5/32')), undefined);
+    assert.equal(o.entries.get('drop', cidr('203.0.113.3/32')), undefined);
+    await rejectsWith(o.entries.applyPeer('drop', [{ action: 'remove', entry: req('203.0.113.9/32') }], actor), 'not_found');
+    assert.deepEqual(await kernelView(o.helper()), stateView(o.entries));
+  });
+
+  it('set entries: protected from remove (422 plain text) but not from peer remove; reload diff', async () => {
+    await o.entries.create('ignore', req('100.64.0.0/10', 'api'), actor);
+    const target = new Map([
+      ['100.64.0.0/10', { cidr: cidr('100.64.0.0/10'), tag: 'lan.couic' }],
+      ['100.100.0.0/16', { cidr: cidr('100.100.0.0/16'), tag: 'lan.couic' }],
+    ]);
+    assert.deepEqual(await o.entries.applySets('ignore', target), { created: 2, updated: 0, removed: 0 });
+    const e = await rejectsWith(o.entries.remove('ignore', cidr('100.64.0.0/10'), actor), 'invalid');
+    assert.equal(e.plainBody, 'Entry defined in a set cannot be removed');
+    await rejectsWith(o.entries.create('ignore', req('100.100.0.0/16'), actor), 'conflict');
+    // rename + drop one line
+    const renamed = new Map([['100.64.0.0/10', { cidr: cidr('100.64.0.0/10'), tag: 'lan2.couic' }]]);
+    assert.deepEqual(await o.entries.applySets('ignore', renamed), { created: 0, updated: 1, removed: 1 });
+    assert.equal(o.entries.get('ignore', cidr('100.64.0.0/10'))?.tag, 'lan2.couic');
+    assert.equal(o.entries.get('ignore', cidr('100.100.0.0/16')), undefined);
+    assert.deepEqual(await o.entries.applySets('ignore', renamed), { created: 0, updated: 0, removed: 0 });
+    await o.entries.applyPeer('ignore', [{ action: 'remove', entry: req('100.64.0.0/10') }], actor);
+    assert.equal(o.entries.count('ignore'), 1);
+    assert.deepEqual(await kernelView(o.helper()), stateView(o.entries));
+  });
+
+  it('reuses a freed tag id lowest first and zeroes its counters first', async () => {
+    const h = o.helper();
+    const tagCount = (stats: Awaited<ReturnType<Helper['stats']>>, id: number): bigint =>
+      stats.tags.find((t) => t.tagId === id && t.policy === 'drop')?.packets ?? 0n;
+    await o.entries.create('drop', req('198.18.7.7/32', 'solo-tag'), actor);
+    const id = o.entries.tags.idOf('solo-tag')!;
+    await h.testRun(ipv4Frame({ src4: '198.18.7.7' }), 3);
+    assert.equal(tagCount(await h.stats(), id), 3n);
+    await o.entries.remove('drop', cidr('198.18.7.7/32'), actor);
+    assert.equal(o.entries.tags.idOf('solo-tag'), undefined);
+    await o.entries.create('drop', req('198.18.8.8/32', 'new-tag'), actor);
+    assert.equal(o.entries.tags.idOf('new-tag'), id, 'freed id reused');
+    assert.equal(tagCount(await h.stats(), id), 0n, 'counter restarted for the new tag');
+  });
+});
+
+describe('EntryStore limits and faults', { skip }, () => {
+  it('map full: 409 with the capacity in the message, checked per kernel map', async () => {
+    const o = await open({ caps: { dropExact: 8, dropCidr: 4 } });
+    try {
+      for (let i = 0; i < 8; i += 1) await o.entries.create('drop', req(`10.0.0.${i}/32`), actor);
+      await rejectsWith(o.entries.create('drop', req('10.0.0.99/32'), actor), 'conflict', /^couic underlying ebpf map is full: max 8 entries$/);
+      // CIDRs live in the LPM map, which still has room.
+      await o.entries.create('drop', req('10.9.0.0/16'), actor);
+      // v6 exact map is separate.
+      await o.entries.create('drop', req('2001:db8::1/128'), actor);
+      // Peer batches see the same limit and stop there.
+      await rejectsWith(o.entries.applyPeer('drop', [
+        { action: 'add', entry: req('10.8.0.0/16') },
+        { action: 'add', entry: req('10.0.0.100/32') },
+      ], actor), 'conflict', /full/);
+      assert.ok(o.entries.get('drop', cidr('10.8.0.0/16')));
+      assert.deepEqual(await kernelView(o.helper()), stateView(o.entries));
+    } finally {
+      await o.core.close();
+    }
+  });
+
+  it('bounded queue: AppError busy past max_pending', async () => {
+    const o = await open({ maxPending: 10 });
+    try {
+      const ps = Array.from({ length: 40 }, (_, i) => o.entries.create('drop', req(`10.2.0.${i}/32`), actor));
+      const rs = await Promise.allSettled(ps);
+      const busy = rs.filter((r) => r.status === 'rejected' && (r.reason as AppError).code === 'busy').length;
+      const ok = rs.filter((r) => r.status === 'fulfilled').length;
+      assert.equal(ok, 10);
+      assert.equal(busy, 30);
+      await new Promise((r) => setImmediate(r));
+      assert.equal(o.entries.batcher.outstanding, 0);
+      // A peer batch heavier than the bound still runs when the queue is empty.
+      await o.entries.applyPeer('drop', Array.from({ length: 20 }, (_, i) => ({ action: 'add' as const, entry: req(`10.3.0.${i}/32`) })), actor);
+      assert.equal(o.entries.count('drop'), 30);
+    } finally {
+      await o.core.close();
+    }
+  });
+
+  it('batching=false: one helper call per op', async () => {
+    const o = await open({ batching: false });
+    try {
+      const before = o.entries.helperCalls;
+      await Promise.all(Array.from({ length: 20 }, (_, i) => o.entries.create('drop', req(`10.4.0.${i}/32`), actor)));
+      await o.entries.applyPeer('drop', [{ action: 'add', entry: req('10.5.0.1/32') }, { action: 'add', entry: req('10.5.0.2/32') }], actor);
+      assert.equal(o.entries.helperCalls - before, 22);
+      assert.equal(o.entries.batcher.batches >= 21, true);
+      assert.deepEqual(await kernelView(o.helper()), stateView(o.entries));
+    } finally {
+      await o.core.close();
+    }
+  });
+
+  it('kernel refusal mid-batch: that request fails, later ones are re-planned, kernel = state', async () => {
+    let armed = true;
+    const o = await open({
+      wrap: (h) => faulty(h, async (ops, st) => {
+        const i = ops.findIndex((op) => op.kind === 'upsert' && op.addr[3] === 66);
+        if (!armed || i < 0) return st;
+        armed = false;
+        // Pretend the kernel refused op i: undo it for real, report 'error'.
+        await h.applyBatch([{ ...ops[i]!, kind: 'delete' }]);
+        const out = [...st];
+        out[i] = 'error';
+        return out;
+      }),
+    });
+    try {
+      const ps = [
+        o.entries.create('drop', req('10.6.0.1/32', 'a'), actor),
+        o.entries.create('drop', req('10.6.0.66/32', 'b'), actor), // refused
+        o.entries.create('drop', req('10.6.0.1/32', 'c'), actor), // duplicate of the first: 409
+        o.entries.create('drop', req('10.6.0.3/32', 'd'), actor), // re-planned, succeeds
+        o.entries.remove('drop', cidr('10.6.0.66/32'), actor), // re-planned: 404 (the add failed)
+      ];
+      const rs = await Promise.allSettled(ps);
+      assert.deepEqual(rs.map((r) => r.status), ['fulfilled', 'rejected', 'rejected', 'fulfilled', 'rejected']);
+      assert.equal(((rs[1] as PromiseRejectedResult).reason as AppError).code, 'internal');
+      assert.equal(((rs[2] as PromiseRejectedResult).reason as AppError).code, 'conflict');
+      assert.equal(((rs[4] as PromiseRejectedResult).reason as AppError).code, 'not_found');
+      assert.deepEqual(stateView(o.entries).map((s) => s.split('|')[1]), ['10.6.0.1/32', '10.6.0.3/32']);
+      assert.deepEqual(await kernelView(o.helper()), stateView(o.entries));
+      assert.equal(o.entries.tags.idOf('b'), undefined, 'tentative tag released');
+    } finally {
+      await o.core.close();
+    }
+  });
+
+  it('helper killed under load: it restarts, resyncs, and every acknowledged op is kept', async () => {
+    const o = await open({ caps: { dropExact: 4096 } });
+    try {
+      const pid1 = o.helper().pid!;
+      const acked: string[] = [];
+      const failed: string[] = [];
+      const ps: Promise<void>[] = [];
+      for (let i = 0; i < 1500; i += 1) {
+        const key = `10.7.${i >> 8}.${i & 255}/32`;
+        ps.push(o.entries.create('drop', req(key, `k${i % 5}`), actor).then(() => void acked.push(key), () => void failed.push(key)));
+        if (i === 700) process.kill(pid1, 'SIGKILL');
+        if (i % 50 === 0) await new Promise((r) => setImmediate(r));
+      }
+      await Promise.all(ps);
+      assert.equal(failed.length, 0, 'the restart is well within the wait bound');
+      assert.equal(acked.length, 1500);
+      assert.ok(o.core.supervisor.restarts >= 1);
+      assert.notEqual(o.helper().pid, pid1);
+      assert.equal(o.entries.count('drop'), 1500);
+      assert.deepEqual(await kernelView(o.helper()), stateView(o.entries));
+    } finally {
+      await o.core.close();
+    }
+  });
+
+  it('helper down past the wait bound: AppError unavailable, nothing half-applied', async () => {
+    const o = await open({ helperWaitMs: 100, backoff: { initialMs: 1500, maxMs: 1500 } });
+    try {
+      await o.entries.create('drop', req('10.10.0.1/32', 'keep'), actor);
+      const pid = o.helper().pid!;
+      process.kill(pid, 'SIGKILL');
+      await new Promise((r) => setTimeout(r, 50));
+      await rejectsWith(o.entries.create('drop', req('10.10.0.2/32', 'lost'), actor), 'unavailable');
+      assert.equal(o.entries.get('drop', cidr('10.10.0.2/32')), undefined);
+      assert.equal(o.entries.tags.idOf('lost'), undefined);
+      // After the restart, work resumes.
+      await new Promise((r) => setTimeout(r, 1700));
+      await o.entries.create('drop', req('10.10.0.3/32'), actor);
+      assert.deepEqual(await kernelView(o.helper()), stateView(o.entries));
+    } finally {
+      await o.core.close();
+    }
+  });
+});
+
+describe('EntryStore durability and expiry', { skip }, () => {
+  it('restores state from the journal into a fresh helper (incl. compaction)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'couic-core-'));
+    dirs.push(dir);
+    const o = await open({ dir, compactAfter: 50, caps: { ignoreCidr: 64 } });
+    const future = Math.floor(Date.now() / 1000) + 3600;
+    for (let i = 0; i < 40; i += 1) await o.entries.create('drop', req(`10.20.0.${i}/32`, `t${i % 3}`, i % 2 ? future : 0), actor);
+    await o.entries.applyPeer('ignore', Array.from({ length: 30 }, (_, i) => ({ action: 'add' as const, entry: req(`2001:db8:${i}::/48`, 'v6') })), actor);
+    for (let i = 0; i < 10; i += 1) await o.entries.remove('drop', cidr(`10.20.0.${i}/32`), actor);
+    await o.entries.compact();
+    await o.entries.create('drop', req('10.21.0.0/16', 'tail'), actor);
+    const before = { drop: o.entries.list('drop'), ignore: o.entries.list('ignore') };
+    await o.core.close();
+
+    const o2 = await open({ dir, caps: { ignoreCidr: 64 } });
+    try {
+      assert.equal(o2.core.replay.snapshotRecords > 0, true);
+      for (const policy of ['drop', 'ignore'] as const) {
+        const norm = (es: typeof before.drop): string[] => es.map((e) => `${e.cidr.text}|${e.tag}|${e.expiration}|${e.creation}`).sort();
+        assert.deepEqual(norm(o2.entries.list(policy)), norm(before[policy]));
+      }
+      assert.deepEqual(await kernelView(o2.helper()), stateView(o2.entries));
+    } finally {
+      await o2.core.close();
+    }
+  });
+
+  it('expires entries within 1 s (kernel + journal), and on restart drops what expired while down', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'couic-core-'));
+    dirs.push(dir);
+    const o = await open({ dir });
+    const now = Math.floor(Date.now() / 1000);
+    await o.entries.create('drop', req('10.30.0.1/32', 'e', now + 1), actor);
+    await o.entries.create('drop', req('10.30.0.2/32', 'e', now + 2), actor);
+    await o.entries.create('drop', req('10.30.0.3/32', 'e', now + 4), actor);
+    await o.entries.create('drop', req('10.30.0.4/32', 'e', 0), actor);
+    const deadline = (now + 2) * 1000 + 1000;
+    while (o.entries.count('drop') > 2 && Date.now() < deadline + 500) await new Promise((r) => setTimeout(r, 20));
+    assert.ok(Date.now() <= deadline, `expired ${Date.now() - (now + 2) * 1000} ms after expiration`);
+    assert.deepEqual(stateView(o.entries).map((s) => s.split('|')[1]), ['10.30.0.3/32', '10.30.0.4/32']);
+    assert.deepEqual(await kernelView(o.helper()), stateView(o.entries));
+    await o.core.close();
+    // 10.30.0.3 expires while "down".
+    await new Promise((r) => setTimeout(r, Math.max(0, (now + 4) * 1000 - Date.now() + 50)));
+    const o2 = await open({ dir });
+    try {
+      assert.equal(o2.core.replay.expiredWhileDown, 1);
+      assert.deepEqual(stateView(o2.entries).map((s) => s.split('|')[1]), ['10.30.0.4/32']);
+      assert.deepEqual(await kernelView(o2.helper()), stateView(o2.entries));
+    } finally {
+      await o2.core.close();
+    }
+  });
+});
+
+export type { Policy };

@@ -1,0 +1,225 @@
+import assert from 'node:assert/strict';
+import { appendFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { Journal, RecordEncoder, parseFrames, type ReplaySink } from '../../src/core/journal.js';
+import { silentLogger } from '../../src/log.js';
+
+interface Rec { tag: string; creation: number; expiration: number }
+
+class MapSink implements ReplaySink {
+  readonly m = new Map<string, Rec>();
+  puts = 0;
+  dels = 0;
+  put(store: number, key: string, tag: string, creation: number, expiration: number): void {
+    this.m.set(`${store}|${key}`, { tag, creation, expiration });
+    this.puts += 1;
+  }
+  del(store: number, key: string): void {
+    this.m.delete(`${store}|${key}`);
+    this.dels += 1;
+  }
+}
+
+const logger = silentLogger();
+const dirs: string[] = [];
+function tmp(): string {
+  const d = mkdtempSync(join(tmpdir(), 'couic-journal-'));
+  dirs.push(d);
+  return d;
+}
+after(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+async function open(dir: string): Promise<{ j: Journal; sink: MapSink; stats: Awaited<ReturnType<typeof Journal.open>>['stats'] }> {
+  const sink = new MapSink();
+  const { journal, stats } = await Journal.open({ dir, logger }, sink);
+  return { j: journal, sink, stats };
+}
+
+async function appendBatch(j: Journal, fill: (e: RecordEncoder) => void): Promise<void> {
+  const e = new RecordEncoder();
+  fill(e);
+  await j.append(e.finish(), e.records);
+}
+
+describe('RecordEncoder / parseFrames', () => {
+  it('round-trips put/del records with utf8 tags, big expirations and v6 keys', () => {
+    const e = new RecordEncoder(16);
+    e.put(0, '192.0.2.0/24', 'fail2ban-sshd', 1_700_000_000, 0);
+    e.put(3, '2001:db8::/32', 'lan-é.couic', 1_700_000_001, 2_547_914_495);
+    e.put(1, '::ffff:192.0.2.0/120', '', 5, 18446744073709552000);
+    e.del(0, '192.0.2.0/24');
+    const sink = new MapSink();
+    const r = parseFrames(e.finish(), 0, sink);
+    assert.equal(r.records, 4);
+    assert.equal(r.torn, false);
+    assert.deepEqual([...sink.m.entries()], [
+      ['3|2001:db8::/32', { tag: 'lan-é.couic', creation: 1_700_000_001, expiration: 2_547_914_495 }],
+      ['1|::ffff:192.0.2.0/120', { tag: '', creation: 5, expiration: 18446744073709552000 }],
+    ]);
+  });
+
+  it('stops at a frame with a bad checksum and reports where', () => {
+    const e = new RecordEncoder();
+    e.put(0, '10.0.0.1/32', 'a', 1, 0);
+    e.endFrame();
+    e.put(0, '10.0.0.2/32', 'b', 1, 0);
+    const buf = Buffer.from(e.finish());
+    const firstEnd = 12 + buf.readUInt32LE(4); // header + payload of frame 1
+    buf[buf.length - 1] = (buf[buf.length - 1] ?? 0) ^ 0xff; // flip bits in the second frame payload
+    const sink = new MapSink();
+    const r = parseFrames(buf, 0, sink);
+    assert.equal(r.torn, true);
+    assert.equal(r.goodEnd, firstEnd);
+    assert.deepEqual([...sink.m.keys()], ['0|10.0.0.1/32']);
+  });
+});
+
+describe('Journal', () => {
+  it('replays appended batches in order (put overwrites, del removes)', async () => {
+    const dir = tmp();
+    const { j } = await open(dir);
+    await appendBatch(j, (e) => {
+      e.put(0, '1.1.1.1/32', 'a', 10, 0);
+      e.put(0, '2.2.2.0/24', 'b', 11, 99);
+    });
+    await appendBatch(j, (e) => {
+      e.del(0, '1.1.1.1/32');
+      e.put(0, '2.2.2.0/24', 'c', 12, 100);
+      e.put(2, '1.1.1.1/32', 'ign', 13, 0);
+    });
+    assert.equal(j.recordsSinceSnapshot, 5);
+    await j.close();
+    const { j: j2, sink, stats } = await open(dir);
+    assert.equal(stats.walRecords, 5);
+    assert.equal(stats.tornBytes, 0);
+    assert.deepEqual(Object.fromEntries(sink.m), {
+      '0|2.2.2.0/24': { tag: 'c', creation: 12, expiration: 100 },
+      '2|1.1.1.1/32': { tag: 'ign', creation: 13, expiration: 0 },
+    });
+    await j2.close();
+  });
+
+  it('ignores a torn last record, cuts it off, and appends after the last good frame', async () => {
+    const dir = tmp();
+    const { j } = await open(dir);
+    await appendBatch(j, (e) => e.put(0, '1.1.1.1/32', 'a', 1, 0));
+    await appendBatch(j, (e) => e.put(0, '1.1.1.2/32', 'a', 1, 0));
+    await j.close();
+    const wal = join(dir, readdirSync(dir).find((n) => n.startsWith('wal-'))!);
+    const goodSize = statSync(wal).size;
+    // A crash in the middle of a write: the start of a third frame.
+    const e = new RecordEncoder();
+    e.put(0, '1.1.1.3/32', 'a', 1, 0);
+    const frame = e.finish();
+    appendFileSync(wal, frame.subarray(0, frame.length - 3));
+
+    const { j: j2, sink, stats } = await open(dir);
+    assert.equal(stats.tornBytes, frame.length - 3);
+    assert.deepEqual([...sink.m.keys()].sort(), ['0|1.1.1.1/32', '0|1.1.1.2/32']);
+    assert.equal(statSync(wal).size, goodSize, 'torn bytes are cut off');
+    await appendBatch(j2, (x) => x.put(0, '1.1.1.4/32', 'z', 2, 0));
+    await j2.close();
+    const { j: j3, sink: s3, stats: st3 } = await open(dir);
+    assert.equal(st3.tornBytes, 0);
+    assert.deepEqual([...s3.m.keys()].sort(), ['0|1.1.1.1/32', '0|1.1.1.2/32', '0|1.1.1.4/32']);
+    await j3.close();
+  });
+
+  it('treats zero-filled garbage at the end as torn', async () => {
+    const dir = tmp();
+    const { j } = await open(dir);
+    await appendBatch(j, (e) => e.put(1, '2001:db8::1/128', 't', 1, 0));
+    await j.close();
+    const wal = join(dir, readdirSync(dir).find((n) => n.startsWith('wal-'))!);
+    appendFileSync(wal, Buffer.alloc(4096));
+    const { j: j2, sink, stats } = await open(dir);
+    assert.equal(stats.tornBytes, 4096);
+    assert.deepEqual([...sink.m.keys()], ['1|2001:db8::1/128']);
+    await j2.close();
+  });
+
+  it('compacts into a snapshot; replay = snapshot + journal tail; old wal removed', async () => {
+    const dir = tmp();
+    const { j } = await open(dir);
+    const model = new Map<string, Rec>();
+    for (let b = 0; b < 20; b += 1) {
+      await appendBatch(j, (e) => {
+        for (let i = 0; i < 50; i += 1) {
+          const key = `10.${b}.${i}.0/24`;
+          e.put(0, key, `t${i % 3}`, b, i);
+          model.set(`0|${key}`, { tag: `t${i % 3}`, creation: b, expiration: i });
+        }
+      });
+    }
+    await appendBatch(j, (e) => {
+      for (let i = 0; i < 50; i += 2) {
+        e.del(0, `10.3.${i}.0/24`);
+        model.delete(`0|10.3.${i}.0/24`);
+      }
+    });
+    const walBefore = readdirSync(dir).filter((n) => n.startsWith('wal-'));
+    // The caller serializes its state (here: the model).
+    const { done } = await j.compact((enc) => {
+      for (const [k, v] of model) {
+        const [store, key] = k.split('|') as [string, string];
+        enc.put(Number(store), key, v.tag, v.creation, v.expiration);
+      }
+      return model.size;
+    });
+    // Appends continue in the new wal while the snapshot is written.
+    await appendBatch(j, (e) => {
+      e.put(2, '8.8.8.8/32', 'x', 7, 0);
+      e.del(0, '10.0.0.0/24');
+    });
+    model.set('2|8.8.8.8/32', { tag: 'x', creation: 7, expiration: 0 });
+    model.delete('0|10.0.0.0/24');
+    await done;
+    assert.equal(j.recordsSinceSnapshot, 2);
+    await j.close();
+    const files = readdirSync(dir).sort();
+    assert.ok(files.includes('snapshot.bin'));
+    for (const w of walBefore) assert.ok(!files.includes(w), `${w} deleted after the snapshot`);
+
+    const { j: j2, sink, stats } = await open(dir);
+    assert.equal(stats.snapshotRecords, 1000 - 25);
+    assert.equal(stats.walRecords, 2);
+    assert.deepEqual(new Map([...sink.m].sort()), new Map([...model].sort()));
+    await j2.close();
+  });
+
+  it('survives a crash between starting a compaction and renaming the snapshot', async () => {
+    const dir = tmp();
+    const { j } = await open(dir);
+    await appendBatch(j, (e) => e.put(0, '1.0.0.0/8', 'a', 1, 0));
+    await j.close();
+    // Simulate: new (empty) wal created, snapshot.tmp half written, no rename.
+    writeFileSync(join(dir, 'snapshot.tmp'), Buffer.from('COUICSNP garbage'));
+    const { j: j2 } = await open(dir);
+    await appendBatch(j2, (e) => e.put(0, '2.0.0.0/8', 'b', 1, 0));
+    await j2.close();
+    assert.ok(!existsSync(join(dir, 'snapshot.tmp')));
+    const { j: j3, sink } = await open(dir);
+    assert.deepEqual([...sink.m.keys()].sort(), ['0|1.0.0.0/8', '0|2.0.0.0/8']);
+    await j3.close();
+  });
+
+  it('replays a large journal quickly enough', async () => {
+    const dir = tmp();
+    const { j } = await open(dir);
+    const e = new RecordEncoder(1 << 20);
+    for (let i = 0; i < 200_000; i += 1) e.put(0, `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}/32`, 'bulk', 1, 0);
+    await j.append(e.finish(), e.records);
+    await j.close();
+    const t0 = performance.now();
+    const { j: j2, sink } = await open(dir);
+    const ms = performance.now() - t0;
+    assert.equal(sink.m.size, 200_000);
+    assert.ok(ms < 2000, `replay of 200k records took ${ms} ms`);
+    await j2.close();
+    assert.ok(readFileSync(join(dir, readdirSync(dir).find((n) => n.startsWith('wal-'))!)).length > 200_000 * 20);
+  });
+});

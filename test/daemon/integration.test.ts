@@ -1,0 +1,277 @@
+/**
+ * The real daemon (test/lib/daemon.ts harness) with pinned maps: what the
+ * API lists must be exactly what the kernel maps hold (read with bpftool
+ * from the pins), through random mutations, expiries, a kill -9 of the
+ * daemon and a kill -9 of the helper.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { formatCidr } from '../../src/net/cidr.js';
+import { helperPath } from '../../src/xdp/helper.js';
+import { daemonBuilt, startDaemon, type Daemon, type DaemonOptions } from '../lib/daemon.js';
+
+const HELPER = helperPath();
+const hasBpftool = spawnSync('bpftool', ['version']).status === 0;
+const skip = !daemonBuilt() || !existsSync(HELPER) || process.getuid?.() !== 0 || !hasBpftool
+  ? 'needs root, bpftool, the built daemon and helper'
+  : false;
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return s / 2 ** 32;
+  };
+}
+
+const MAPS = [
+  ['drop4_exact', 'drop', 4, false], ['drop6_exact', 'drop', 6, false], ['drop4_lpm', 'drop', 4, true], ['drop6_lpm', 'drop', 6, true],
+  ['ignore4_exact', 'ignore', 4, false], ['ignore6_exact', 'ignore', 6, false], ['ignore4_lpm', 'ignore', 4, true], ['ignore6_lpm', 'ignore', 6, true],
+] as const;
+
+/** Kernel content from the pinned maps: `policy|cidr` -> tag id. */
+function kernelMaps(pinDir: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const [name, policy, family, lpm] of MAPS) {
+    const raw = execFileSync('bpftool', ['-j', 'map', 'dump', 'pinned', join(pinDir, 'maps', name)], { encoding: 'utf8', maxBuffer: 1 << 30 });
+    const rows = JSON.parse(raw) as { key: string[]; value: string[] }[];
+    for (const r of rows) {
+      const k = r.key.map((x) => Number.parseInt(x, 16));
+      const v = r.value.map((x) => Number.parseInt(x, 16));
+      const size = family === 4 ? 4 : 16;
+      const prefixLen = lpm ? (k[0]! | (k[1]! << 8) | (k[2]! << 16) | (k[3]! << 24)) : size * 8;
+      const addr = Uint8Array.from(lpm ? k.slice(4, 4 + size) : k.slice(0, size));
+      const tag = (v[0]! | (v[1]! << 8) | (v[2]! << 16) | (v[3]! << 24)) >>> 0;
+      out.set(`${policy}|${formatCidr({ family, addr, prefixLen })}`, tag);
+    }
+  }
+  return out;
+}
+
+interface ApiEntry { cidr: string; tag: string | null; expiration: number; creation: number }
+
+async function apiEntries(d: Daemon): Promise<Map<string, ApiEntry>> {
+  const out = new Map<string, ApiEntry>();
+  for (const policy of ['drop', 'ignore']) {
+    const r = await d.request('GET', `/v1/${policy}`);
+    assert.equal(r.status, 200);
+    for (const e of r.json() as ApiEntry[]) out.set(`${policy}|${e.cidr}`, e);
+  }
+  return out;
+}
+
+/** API list == kernel maps, and tag strings <-> tag ids is a bijection. */
+async function assertKernelMatchesApi(d: Daemon, pinDir: string): Promise<Map<string, ApiEntry>> {
+  const api = await apiEntries(d);
+  const kernel = kernelMaps(pinDir);
+  assert.deepEqual([...kernel.keys()].sort(), [...api.keys()].sort(), 'kernel maps hold exactly what the API lists');
+  const idOfTag = new Map<string, number>();
+  const tagOfId = new Map<number, string>();
+  for (const [k, e] of api) {
+    const id = kernel.get(k)!;
+    const tag = `${k.split('|')[0]}/${e.tag ?? ''}`.replace(/^(drop|ignore)\//, '');
+    if (idOfTag.has(tag)) assert.equal(idOfTag.get(tag), id, `tag ${tag} has one id`);
+    if (tagOfId.has(id)) assert.equal(tagOfId.get(id), tag, `id ${id} has one tag`);
+    idOfTag.set(tag, id);
+    tagOfId.set(id, tag);
+    assert.ok(id >= 1, 'tag ids start at 1');
+  }
+  return api;
+}
+
+let pinSeq = 0;
+async function withDaemon(opts: DaemonOptions & { extra?: string }, fn: (d: Daemon, pinDir: string) => Promise<void>): Promise<void> {
+  const pinDir = `/sys/fs/bpf/couic-it-${process.pid}-${(pinSeq += 1)}`;
+  mkdirSync(pinDir, { recursive: true });
+  // The harness appends extraToml right after its [dataplane] keys.
+  const d = await startDaemon({ ...opts, extraToml: `pin_dir = ${JSON.stringify(pinDir)}\n${opts.extra ?? ''}` });
+  try {
+    await fn(d, pinDir);
+  } finally {
+    await d.stop();
+    spawnSync(HELPER, ['--unpin', pinDir]);
+    rmSync(pinDir, { recursive: true, force: true });
+  }
+}
+
+const v4 = (i: number, len = 32): string => `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}/${len}`;
+
+describe('daemon integration (pinned maps read with bpftool)', { skip, timeout: 180_000 }, () => {
+  it('random adds / deletes / peer batches / expiries: kernel maps == API list, answers == model', async () => {
+    await withDaemon({}, async (d, pinDir) => {
+      const rand = rng(1234);
+      const pick = <T>(a: readonly T[]): T => a[Math.floor(rand() * a.length)]!;
+      const now = Math.floor(Date.now() / 1000);
+      const expireAt = now + 6;
+      /** policy|cidr -> tag */
+      const model = new Map<string, { tag: string; expiration: number }>();
+      const universe: string[] = [];
+      for (let i = 0; i < 60; i += 1) universe.push(v4(i * 7 + 1));
+      for (let i = 0; i < 20; i += 1) universe.push(`10.${100 + i}.0.0/16`);
+      for (let i = 0; i < 20; i += 1) universe.push(`2001:db8:${(i + 1).toString(16)}::/48`);
+      for (let i = 0; i < 10; i += 1) universe.push(`2001:db8::${(i + 1).toString(16)}/128`);
+      const tags = ['', 'a', 'b', 'fail2ban-sshd', 'x_y'];
+
+      for (let round = 0; round < 30; round += 1) {
+        const kind = pick(['creates', 'creates', 'deletes', 'peer']);
+        if (kind === 'creates') {
+          const reqs = Array.from({ length: 12 }, () => ({
+            policy: pick(['drop', 'drop', 'ignore']), cidr: pick(universe), tag: pick(tags), expiration: rand() < 0.3 ? expireAt : 0,
+          }));
+          const rs = await Promise.all(reqs.map((q) => d.request('POST', `/v1/${q.policy}`, { body: { cidr: q.cidr, tag: q.tag, expiration: q.expiration } })));
+          // Concurrent duplicates: exactly one 201 per new key, 409 for the rest.
+          const seen = new Set<string>();
+          reqs.forEach((q, i) => {
+            const k = `${q.policy}|${q.cidr}`;
+            const r = rs[i]!;
+            if (r.status === 201) {
+              assert.ok(!model.has(k) && !seen.has(k), `201 for ${k} which existed`);
+              seen.add(k);
+              model.set(k, { tag: q.tag, expiration: q.expiration });
+              assert.equal(r.json().cidr, q.cidr);
+            } else {
+              assert.equal(r.status, 409, r.text);
+              assert.ok(model.has(k), `409 for ${k} which did not exist`);
+              assert.equal(r.json().errors.cidr.message, `${q.cidr} already exists`);
+            }
+          });
+        } else if (kind === 'deletes') {
+          const reqs = Array.from({ length: 8 }, () => ({ policy: pick(['drop', 'ignore']), cidr: pick(universe) }));
+          const uniq = [...new Map(reqs.map((q) => [`${q.policy}|${q.cidr}`, q])).values()];
+          const rs = await Promise.all(uniq.map((q) => d.request('DELETE', `/v1/${q.policy}/${q.cidr}`)));
+          uniq.forEach((q, i) => {
+            const k = `${q.policy}|${q.cidr}`;
+            if (model.has(k)) {
+              assert.equal(rs[i]!.status, 204, rs[i]!.text);
+              model.delete(k);
+            } else {
+              assert.equal(rs[i]!.status, 404);
+            }
+          });
+        } else {
+          const policy = pick(['drop', 'ignore']);
+          const jobs = Array.from({ length: 10 }, () => ({
+            action: rand() < 0.7 ? 'add' : 'remove', entry: { cidr: pick(universe), tag: pick(tags) || null, expiration: rand() < 0.3 ? expireAt : 0 },
+          }));
+          const r = await d.request('POST', `/v1/${policy}/peer`, { body: jobs });
+          // Sequential model: apply until the first failure.
+          let expected = 201;
+          for (const j of jobs) {
+            const k = `${policy}|${j.entry.cidr}`;
+            if (j.action === 'add') {
+              if (model.has(k)) { expected = 409; break; }
+              model.set(k, { tag: j.entry.tag ?? '', expiration: j.entry.expiration });
+            } else {
+              if (!model.has(k)) { expected = 404; break; }
+              model.delete(k);
+            }
+          }
+          assert.equal(r.status, expected, r.text);
+        }
+        if (round % 6 === 5) {
+          const api = await assertKernelMatchesApi(d, pinDir);
+          assert.deepEqual([...api.keys()].sort(), [...model.keys()].sort());
+          for (const [k, e] of api) assert.equal(e.tag, model.get(k)!.tag, `tag of ${k}`);
+        }
+      }
+      assert.ok(Date.now() < (expireAt - 1) * 1000, 'rounds finished before the expiry (test too slow?)');
+      // Expiry: gone from API and kernel within 1 s after expireAt.
+      await sleep(Math.max(0, expireAt * 1000 + 1000 - Date.now()));
+      for (const [k, e] of model) if (e.expiration !== 0) model.delete(k);
+      const api = await assertKernelMatchesApi(d, pinDir);
+      assert.deepEqual([...api.keys()].sort(), [...model.keys()].sort());
+    });
+  });
+
+  it('kill -9 of the daemon mid-stream: every acknowledged entry is back in the API and the kernel', async () => {
+    await withDaemon({ dataplane: { drop_exact: 262_144 } }, async (d, pinDir) => {
+      const acked = new Set<string>();
+      const attempted = new Set<string>();
+      let stop = false;
+      let next = 0;
+      const worker = async (): Promise<void> => {
+        while (!stop) {
+          const cidr = v4(next++);
+          attempted.add(cidr);
+          try {
+            const r = await d.request('POST', '/v1/drop', { body: { cidr, tag: `w${next % 3}`, expiration: 0 } });
+            if (r.status === 201) acked.add(cidr);
+          } catch {
+            return; // the daemon died under us
+          }
+        }
+      };
+      const workers = Array.from({ length: 16 }, () => worker());
+      await sleep(1500);
+      const res = await d.kill('SIGKILL');
+      stop = true;
+      await Promise.all(workers);
+      assert.equal(res.signal, 'SIGKILL');
+      assert.ok(acked.size > 200, `only ${acked.size} acknowledged before the kill`);
+      await d.restart();
+      const api = await assertKernelMatchesApi(d, pinDir);
+      for (const c of acked) assert.ok(api.has(`drop|${c}`), `acknowledged ${c} lost`);
+      for (const k of api.keys()) assert.ok(attempted.has(k.slice(5)), `${k} was never requested`);
+      assert.ok(api.size - acked.size <= 16, 'at most the in-flight requests are extra');
+    });
+  });
+
+  it('kill -9 of the helper under load: restart + resync, nothing acknowledged lost', async () => {
+    await withDaemon({ dataplane: { drop_exact: 262_144 } }, async (d, pinDir) => {
+      const pgrep = (): number[] => (spawnSync('pgrep', ['-P', String(d.pid)], { encoding: 'utf8' }).stdout ?? '').split('\n').filter(Boolean).map(Number);
+      const helpers = pgrep();
+      assert.equal(helpers.length, 1, 'one helper child');
+      const acked: string[] = [];
+      const failed: string[] = [];
+      let stop = false;
+      let next = 0;
+      const worker = async (): Promise<void> => {
+        while (!stop) {
+          const cidr = v4(next++);
+          const r = await d.request('POST', '/v1/drop', { body: { cidr, expiration: 0 } });
+          if (r.status === 201) acked.push(cidr);
+          else failed.push(`${cidr}: ${r.status} ${r.text}`);
+        }
+      };
+      const workers = Array.from({ length: 16 }, () => worker());
+      await sleep(700);
+      process.kill(helpers[0]!, 'SIGKILL');
+      await sleep(1500);
+      stop = true;
+      await Promise.all(workers);
+      assert.deepEqual(failed, [], 'no request failed (restart within the wait bound)');
+      const after = pgrep();
+      assert.equal(after.length, 1);
+      assert.notEqual(after[0], helpers[0]);
+      assert.match(d.output(), /couic-helper restarted and resynced/);
+      const api = await assertKernelMatchesApi(d, pinDir);
+      assert.equal(api.size, acked.length);
+      for (const c of acked) assert.ok(api.has(`drop|${c}`));
+    });
+  });
+
+  it('SIGTERM: graceful exit 0, socket removed, state back after restart', async () => {
+    await withDaemon({}, async (d, pinDir) => {
+      const exp = Math.floor(Date.now() / 1000) + 3600;
+      for (let i = 0; i < 20; i += 1) {
+        const r = await d.request('POST', i % 2 ? '/v1/drop' : '/v1/ignore', { body: { cidr: `10.0.${i}.0/24`, tag: 't', expiration: i % 3 ? exp : 0 } });
+        assert.equal(r.status, 201);
+      }
+      const before = await apiEntries(d);
+      const res = await d.kill('SIGTERM');
+      assert.deepEqual(res, { code: 0, signal: null });
+      assert.ok(!existsSync(d.socketPath), 'socket unlinked');
+      assert.match(d.output(), /"msg":"stopped"/);
+      const journalFiles = readFileSync(join(d.workingDir, 'journal', 'wal-0000000001.log')).length;
+      assert.ok(journalFiles > 16);
+      await d.restart();
+      const after = await assertKernelMatchesApi(d, pinDir);
+      assert.deepEqual([...after.entries()].sort(), [...before.entries()].sort());
+    });
+  });
+});
