@@ -126,6 +126,14 @@ async function main(): Promise<number> {
     };
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
+    // SIGHUP: reload the sets (as POST /v1/sets/reload); the outcome is logged.
+    process.on('SIGHUP', () => {
+      log.info('SIGHUP: reloading the sets');
+      daemon.sets.reload({ name: 'SIGHUP', group: 'admin' }).then(
+        (result) => log.info({ result }, 'SIGHUP: sets reloaded'),
+        (err: unknown) => log.error({ err: (err as Error).message }, 'SIGHUP: sets reload failed'),
+      );
+    });
   });
 }
 

@@ -67,6 +67,8 @@ export function randSuffix(bytes = 3): string {
 export interface NetnsPairOptions {
   /** Extra IPv4/IPv6 source addresses on the sender side. @default 3 */
   readonly extraSources?: number;
+  /** Namespace name prefix. @default 'dp' */
+  readonly prefix?: string;
 }
 
 export interface Endpoint {
@@ -94,8 +96,9 @@ export const V6_PREFIX = 'fd00:d9:1:';
 /** Creates the namespace pair; on a failure half-way everything created is removed. */
 export async function createPair(opts: NetnsPairOptions = {}): Promise<NetnsPair> {
   const id = randSuffix();
-  const nsS = `dp-${id}-s`;
-  const nsR = `dp-${id}-r`;
+  const prefix = opts.prefix ?? 'dp';
+  const nsS = `${prefix}-${id}-s`;
+  const nsR = `${prefix}-${id}-r`;
   const ifS = 'veth-s';
   const ifR = 'veth-r';
   const nExtra = opts.extraSources ?? 3;
