@@ -2,7 +2,7 @@
  * Daemon benchmark: the real daemon (dist/src/daemon/main.js) on a temp
  * working dir, driven over its Unix socket.
  *
- *   node dist/bench/daemon.js [--quick] [--entries N]
+ *   node dist/bench/daemon.js [--quick] [--entries N] [--only creates|peer] [--prof DIR]
  *
  * Measures, side by side in one run:
  *  - single-entry creates/s with 1, 16, 64 concurrent clients, p50/p99
@@ -29,8 +29,14 @@ const { values } = parseArgs({
     quick: { type: 'boolean', default: false },
     entries: { type: 'string' },
     'log-level': { type: 'string', default: 'info' },
+    /** Run only one part: "creates" (single creates) or "peer" (peer fill, restart, RSS). */
+    only: { type: 'string' },
+    /** Write CPU profiles of the daemon processes (node --cpu-prof) into DIR. */
+    prof: { type: 'string' },
   },
 });
+const ONLY = values.only;
+const PROF = values.prof === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', path.resolve(values.prof)];
 const QUICK = values.quick === true;
 const N_BIG = Number(values.entries ?? 1_000_000);
 const LEVEL = values['log-level'] ?? 'info';
@@ -44,7 +50,11 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 
 class Conn {
   readonly #sock: net.Socket;
-  #buf: Buffer = Buffer.alloc(0);
+  /** Received bytes not consumed yet (chunks, concatenated only once a response is complete). */
+  #chunks: Buffer[] = [];
+  #size = 0;
+  /** Length of the response being received once its head is known, else -1. */
+  #need = -1;
   #waiter: ((r: { status: number; body: string }) => void) | undefined;
   #fail: ((e: Error) => void) | undefined;
 
@@ -57,32 +67,51 @@ class Conn {
   }
 
   #onData(d: Buffer): void {
-    this.#buf = this.#buf.length === 0 ? d : Buffer.concat([this.#buf, d]);
-    const end = this.#buf.indexOf('\r\n\r\n');
-    if (end < 0) return;
-    const head = this.#buf.toString('latin1', 0, end);
-    const m = /content-length:\s*(\d+)/i.exec(head);
-    const len = m === null ? 0 : Number(m[1]);
-    if (this.#buf.length < end + 4 + len) return;
-    const status = Number(head.slice(9, 12));
-    const body = this.#buf.toString('utf8', end + 4, end + 4 + len);
-    this.#buf = this.#buf.subarray(end + 4 + len);
+    this.#chunks.push(d);
+    this.#size += d.length;
+    if (this.#need < 0) {
+      const buf = this.#chunks.length === 1 ? d : Buffer.concat(this.#chunks, this.#size);
+      this.#chunks = [buf];
+      const end = buf.indexOf('\r\n\r\n');
+      if (end < 0) return;
+      const head = buf.toString('latin1', 0, end);
+      const m = /content-length:\s*(\d+)/i.exec(head);
+      this.#need = end + 4 + (m === null ? 0 : Number(m[1]));
+    }
+    if (this.#size < this.#need) return;
+    const buf = this.#chunks.length === 1 ? this.#chunks[0]! : Buffer.concat(this.#chunks, this.#size);
+    const end = buf.indexOf('\r\n\r\n');
+    const status = Number(buf.toString('latin1', 9, 12));
+    const body = buf.toString('utf8', end + 4, this.#need);
+    const rest = buf.subarray(this.#need);
+    this.#chunks = rest.length === 0 ? [] : [rest];
+    this.#size = rest.length;
+    this.#need = -1;
     const w = this.#waiter;
     this.#waiter = undefined;
     this.#fail = undefined;
     w?.({ status, body });
   }
 
-  request(method: string, p: string, token: string, body?: string): Promise<{ status: number; body: string }> {
+  /** `method path` with a JSON body, as bytes (built once, sent as often as wanted). */
+  static encode(method: string, p: string, token: string, body?: string): Buffer {
     const b = body === undefined ? '' : body;
     const head =
       `${method} ${p} HTTP/1.1\r\nhost: localhost\r\nauthorization: Bearer ${token}\r\n` +
       (body === undefined ? '' : `content-type: application/json\r\ncontent-length: ${Buffer.byteLength(b)}\r\n`) +
       '\r\n';
+    return Buffer.from(head + b);
+  }
+
+  request(method: string, p: string, token: string, body?: string): Promise<{ status: number; body: string }> {
+    return this.send(Conn.encode(method, p, token, body));
+  }
+
+  send(bytes: Buffer): Promise<{ status: number; body: string }> {
     return new Promise((resolve, reject) => {
       this.#waiter = resolve;
       this.#fail = reject;
-      this.#sock.write(head + b);
+      this.#sock.write(bytes);
     });
   }
 
@@ -131,7 +160,7 @@ function writeConfig(dir: string, batching: boolean, cap: number): string {
 async function startDaemon(dir: string): Promise<Daemon & { startMs: number }> {
   const socket = path.join(dir, 'couic.sock');
   const t0 = performance.now();
-  const proc = spawn(process.execPath, [MAIN, '-c', path.join(dir, 'couic.toml')], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, [...PROF, MAIN, '-c', path.join(dir, 'couic.toml')], { stdio: ['ignore', 'pipe', 'pipe'] });
   const d: Daemon = { proc, socket, work: path.join(dir, 'work'), token: '', out: '' };
   let keep = '';
   let partial = '';
@@ -211,19 +240,22 @@ async function singleCreates(d: Daemon, clients: number, base: number, ms: numbe
 }
 
 async function peerFill(d: Daemon, from: number, count: number, perRequest: number, parallel: number): Promise<{ perSec: number; secs: number }> {
+  // Requests are built before the clock starts: the client's own work is
+  // not what we measure (it shares the CPUs with the daemon).
+  const requests: Buffer[] = [];
+  for (let start = from; start < from + count; start += perRequest) {
+    const jobs: string[] = [];
+    for (let i = start; i < Math.min(start + perRequest, from + count); i += 1) {
+      jobs.push(`{"action":"add","entry":{"cidr":"${v4(i)}","tag":"peer${i % 16}","expiration":0}}`);
+    }
+    requests.push(Conn.encode('POST', '/v1/drop/peer', d.token, `[${jobs.join(',')}]`));
+  }
   const conns = Array.from({ length: parallel }, () => new Conn(d.socket));
-  let next = from;
-  const end = from + count;
+  let next = 0;
   const t0 = performance.now();
   await Promise.all(conns.map(async (c) => {
-    for (;;) {
-      const start = next;
-      if (start >= end) return;
-      const n = Math.min(perRequest, end - start);
-      next += n;
-      const jobs: string[] = [];
-      for (let i = start; i < start + n; i += 1) jobs.push(`{"action":"add","entry":{"cidr":"${v4(i)}","tag":"peer${i % 16}","expiration":0}}`);
-      const r = await c.request('POST', '/v1/drop/peer', d.token, `[${jobs.join(',')}]`);
+    while (next < requests.length) {
+      const r = await c.send(requests[next++]!);
       if (r.status !== 201) throw new Error(`peer: ${r.status} ${r.body.slice(0, 300)}`);
     }
   }));
@@ -240,7 +272,7 @@ async function main(): Promise<void> {
   try {
     // 1) single-entry creates, batching on / off
     const creates: Record<string, CreateResult[]> = {};
-    for (const batching of [true, false]) {
+    for (const batching of ONLY === 'peer' ? [] : [true, false]) {
       const dir = path.join(tmp, `single-${batching}`);
       writeConfig(dir, batching, 1_048_576);
       const d = await startDaemon(dir);
@@ -259,31 +291,48 @@ async function main(): Promise<void> {
     }
 
     // 2) peer route, then 3) restart with N entries and 4) RSS
-    const dir = path.join(tmp, 'big');
-    writeConfig(dir, true, Math.max(1_048_576, N_BIG));
-    let d = await startDaemon(dir);
-    const rssIdle = rssMb(d.proc.pid!);
-    const peer = await peerFill(d, 0, N_BIG, 10_000, 2);
-    console.error(`peer: ${fmt(peer.perSec)} entries/s (${N_BIG} in ${fmt(peer.secs, 2)} s)`);
-    await sleep(500);
-    const rssFull = rssMb(d.proc.pid!);
-    // verify the count through the API
-    const c = new Conn(d.socket);
-    const list = await c.request('GET', '/v1/drop', d.token);
-    c.close();
-    const listed = (list.body.match(/"cidr"/g) ?? []).length;
-    const rssAfterList = rssMb(d.proc.pid!);
-    console.error(`listed ${listed} entries; RSS idle ${fmt(rssIdle)} MB, with ${N_BIG}: ${fmt(rssFull)} MB, after a full list: ${fmt(rssAfterList)} MB`);
-    await stopDaemon(d, 'SIGKILL');
-    const t0 = performance.now();
-    d = await startDaemon(dir);
-    const restartMs = performance.now() - t0;
-    const m = /"entries":(\d+)[^\n]*"reason":"start"[^\n]*kernel maps resynced/.exec(d.out);
-    const inKernel = m === null ? NaN : Number(m[1]);
-    await sleep(300);
-    const rssRestarted = rssMb(d.proc.pid!);
-    console.error(`restart (after kill -9) with ${N_BIG} entries: ${fmt(restartMs)} ms, ${inKernel} in the kernel, RSS ${fmt(rssRestarted)} MB`);
-    await stopDaemon(d);
+    let peer = { perSec: NaN, secs: NaN };
+    let rssIdle = NaN;
+    let rssFull = NaN;
+    let rssAfterList = NaN;
+    let rssRestarted = NaN;
+    let restartMs = NaN;
+    let inKernel = NaN;
+    if (ONLY !== 'creates') {
+      const dir = path.join(tmp, 'big');
+      writeConfig(dir, true, Math.max(1_048_576, N_BIG));
+      let d = await startDaemon(dir);
+      rssIdle = rssMb(d.proc.pid!);
+      peer = await peerFill(d, 0, N_BIG, 10_000, 2);
+      console.error(`peer: ${fmt(peer.perSec)} entries/s (${N_BIG} in ${fmt(peer.secs, 2)} s)`);
+      await sleep(500);
+      rssFull = rssMb(d.proc.pid!);
+      // verify the count through the API
+      const c = new Conn(d.socket);
+      const list = await c.request('GET', '/v1/drop', d.token);
+      c.close();
+      const listed = (list.body.match(/"cidr"/g) ?? []).length;
+      rssAfterList = rssMb(d.proc.pid!);
+      console.error(`listed ${listed} entries; RSS idle ${fmt(rssIdle)} MB, with ${N_BIG}: ${fmt(rssFull)} MB, after a full list: ${fmt(rssAfterList)} MB`);
+      // (a profiled daemon must exit cleanly to write its profile)
+      await stopDaemon(d, PROF.length > 0 ? 'SIGTERM' : 'SIGKILL');
+      const t0 = performance.now();
+      d = await startDaemon(dir);
+      restartMs = performance.now() - t0;
+      const m = /"entries":(\d+)[^\n]*"reason":"start"[^\n]*kernel maps resynced/.exec(d.out);
+      inKernel = m === null ? NaN : Number(m[1]);
+      await sleep(300);
+      rssRestarted = rssMb(d.proc.pid!);
+      console.error(`restart (after kill -9) with ${N_BIG} entries: ${fmt(restartMs)} ms, ${inKernel} in the kernel, RSS ${fmt(rssRestarted)} MB`);
+      for (const l of d.out.split('\n')) {
+        const j = /"(?:ms|entries|snapshotRecords|walRecords)":/.test(l) ? l.replace(/^.*?"msg":"([^"]*)".*$/, '$1') : '';
+        if (/journal replayed|kernel maps resynced/.test(j)) {
+          const f = (k: string): string => /"ms":(\d+)/.test(l) && k === 'ms' ? `${/"ms":(\d+)/.exec(l)![1]} ms` : '';
+          console.error(`  ${j}: ${f('ms')}`);
+        }
+      }
+      await stopDaemon(d);
+    }
 
     // Report
     const cpu = os.cpus()[0]?.model ?? 'unknown CPU';

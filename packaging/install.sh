@@ -38,6 +38,7 @@ tmpfilesdir=$PREFIX/lib/tmpfiles.d
 confdir=$SYSCONFDIR/couic
 statedir=/var/lib/couic
 helper_rel=src/helper/.output/couic-helper
+banclient_rel=src/helper/.output/couic-ban
 
 die() { echo "install.sh: $*" >&2; exit 1; }
 say() { echo "install.sh: $*"; }
@@ -47,6 +48,7 @@ case $PREFIX in /*) ;; *) die "PREFIX must be an absolute path (got '$PREFIX')" 
 [ -f "$top/dist/src/daemon/main.js" ] || die "$top/dist/src/daemon/main.js is missing: run 'npm run build' first"
 [ -f "$top/dist/src/cli/main.js" ] || die "$top/dist/src/cli/main.js is missing: run 'npm run build' first"
 [ -x "$top/$helper_rel" ] || die "$top/$helper_rel is missing: run 'npm run build' first"
+[ -x "$top/$banclient_rel" ] || die "$top/$banclient_rel is missing: run 'npm run build' first"
 [ -d "$top/node_modules" ] || die "$top/node_modules is missing: run 'npm ci' first"
 if [ -z "$DESTDIR" ] && [ "$(id -u)" != 0 ]; then die "a system install needs root (or set DESTDIR)"; fi
 
@@ -91,6 +93,8 @@ exec $NODE $libdir/dist/src/$sub/main.js "\$@"
 EOF
   chmod 0755 "$(d "$bindir/$name")"
 done
+# the fail2ban shim's client: libc only, no Node per ban
+install -m 0755 "$top/$banclient_rel" "$(d "$bindir/couic-ban")"
 
 # --- systemd: unit, sysusers, tmpfiles --------------------------------------
 install -d -m 0755 "$(d "$unitdir")" "$(d "$sysusersdir")" "$(d "$tmpfilesdir")"
@@ -152,6 +156,10 @@ for kind in action.d jail.d; do
     install -m "$mode" "$f" "$(d "/etc/fail2ban/$kind/$(basename "$f")")"
   done
 done
+# the action calls couic-ban where this install put it
+if [ -f "$(d /etc/fail2ban/action.d/couic.conf)" ]; then
+  sed -i "s|^couic_ban = .*|couic_ban = $bindir/couic-ban|" "$(d /etc/fail2ban/action.d/couic.conf)"
+fi
 
 # --- state directory ----------------------------------------------------------
 install -d -m 0755 "$(d "$statedir")"

@@ -12,6 +12,7 @@
  * `<text>` is the axum rejection body, e.g. "Failed to parse the request
  * body as JSON: trailing comma at line 1 column 13".
  */
+import { isAscii } from 'node:buffer';
 import type { IncomingMessage } from 'node:http';
 import { AppError } from '../errors.js';
 import { decodeJson, JsonDataError, JsonSyntaxError, type Decoder } from './json.js';
@@ -116,15 +117,34 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer | 
   });
 }
 
-async function extract<T>(req: IncomingMessage, limit: number, decoder: Decoder<T>): Promise<{ ok: T } | { rejection: Rejection }> {
+/**
+ * A decoder tried before the strict one: returns the value, or undefined
+ * to let the strict reader decide (it must then give the same value).
+ */
+export type FastDecoder<T> = (text: string) => T | undefined;
+
+async function extract<T>(
+  req: IncomingMessage,
+  limit: number,
+  decoder: Decoder<T>,
+  fast?: FastDecoder<T>,
+): Promise<{ ok: T } | { rejection: Rejection }> {
   if (!isJsonContentType(req.headers['content-type'])) return { rejection: { kind: 'content_type' } };
   const buf = await readBody(req, limit);
   if (buf === undefined) return { rejection: { kind: 'too_large' } };
   let text: string;
-  try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(buf);
-  } catch {
-    return { rejection: { kind: 'utf8' } };
+  if (isAscii(buf)) {
+    text = buf.toString('latin1');
+  } else {
+    try {
+      text = new TextDecoder('utf-8', { fatal: true }).decode(buf);
+    } catch {
+      return { rejection: { kind: 'utf8' } };
+    }
+  }
+  if (fast !== undefined) {
+    const v = fast(text);
+    if (v !== undefined) return { ok: v };
   }
   try {
     return { ok: decodeJson(text, decoder) };
@@ -157,8 +177,8 @@ export async function readValidatedJson<T>(req: IncomingMessage, limit: number, 
 }
 
 /** axum's plain `Json` extractor (peer route): plain-text 415/413/400/422. */
-export async function readFrameworkJson<T>(req: IncomingMessage, limit: number, decoder: Decoder<T>): Promise<T> {
-  const r = await extract(req, limit, decoder);
+export async function readFrameworkJson<T>(req: IncomingMessage, limit: number, decoder: Decoder<T>, fast?: FastDecoder<T>): Promise<T> {
+  const r = await extract(req, limit, decoder, fast);
   if ('ok' in r) return r.ok;
   const text = rejectionText(r.rejection);
   switch (r.rejection.kind) {

@@ -28,6 +28,17 @@ export const ROUTES = {
   'clients.create': ['POST', '/v1/client', 'clients', 'create'],
   'clients.get': ['GET', '/v1/client/{name}', 'clients', 'get'],
   'clients.delete': ['DELETE', '/v1/client/{name}', 'clients', 'delete'],
+  // Ours (docs/api-extensions.md): bans held by owners. The static `bans`
+  // segment shadows {policy} = "bans"; the compat routes keep Couic's
+  // answers (400 invalid policy) where the new routes leave room.
+  'bans.compat.list': ['GET', '/v1/bans', 'policy', 'list'],
+  'bans.compat.create': ['POST', '/v1/bans', 'policy', 'create'],
+  'bans.compat.peer': ['POST', '/v1/bans/peer', 'policy', 'peer'],
+  'bans.list': ['GET', '/v1/bans/{owner}', 'policy', 'list'],
+  'bans.create': ['POST', '/v1/bans/{owner}', 'policy', 'create'],
+  'bans.flush': ['DELETE', '/v1/bans/{owner}', 'policy', 'delete'],
+  'bans.compat.get': ['GET', '/v1/bans/{owner}/{ip}/{prefix}', 'policy', 'get'],
+  'bans.delete': ['DELETE', '/v1/bans/{owner}/{ip}/{prefix}', 'policy', 'delete'],
 } as const satisfies Record<string, readonly [Method, string, Scope['resource'], Scope['verb']]>;
 
 export type RouteId = keyof typeof ROUTES;

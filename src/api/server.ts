@@ -15,6 +15,7 @@ import type { EntryService } from '../core/types.js';
 import { AppError, isAppError } from '../errors.js';
 import { authorize } from './auth.js';
 import { BODY_LIMIT, drainRequest } from './body.js';
+import { banHandlers } from './handlers/bans.js';
 import { clientHandlers } from './handlers/clients.js';
 import { entryHandlers } from './handlers/entries.js';
 import { empty, errorReply, send, type Reply } from './reply.js';
@@ -97,6 +98,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
       'clients.create': clients.create,
       'clients.get': clients.get,
       'clients.delete': clients.delete,
+      ...banHandlers(opts.entries, entries),
       ...opts.handlers,
     }),
   );

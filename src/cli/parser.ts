@@ -59,7 +59,9 @@ export async function buildParser(argv: readonly string[], all = false): Promise
       'parse-numbers': false,
       'parse-positional-numbers': false,
       'dot-notation': false,
-      'duplicate-arguments-array': false,
+      // true, or a variadic positional ([entries..]) keeps only its last value;
+      // repeated single-value flags are refused by repeatedFlag() instead.
+      'duplicate-arguments-array': true,
       'camel-case-expansion': false,
       'strip-aliased': true,
       'boolean-negation': false,
@@ -95,6 +97,33 @@ export async function buildParser(argv: readonly string[], all = false): Promise
   });
 }
 
+/** Every couicctl flag takes one value (clap refuses a repeat): spellings → display. */
+const SINGLE_FLAGS: ReadonlyMap<string, string> = new Map([
+  ...(['-t', '--tag', '--tags'] as const).map((f) => [f, '--tag <TAG>'] as const),
+  ...(['-e', '--expiration'] as const).map((f) => [f, '--expiration <EXPIRATION>'] as const),
+  ...(['-n', '--name'] as const).map((f) => [f, '--name <NAME>'] as const),
+  ...(['-g', '--group'] as const).map((f) => [f, '--group <GROUP>'] as const),
+  ...(['-c', '--config'] as const).map((f) => [f, '--config <CONFIG>'] as const),
+  ...(['-q', '--quiet'] as const).map((f) => [f, '--quiet'] as const),
+  ...(['-l', '--live'] as const).map((f) => [f, '--live'] as const),
+  ['--json', '--json'],
+  ['--from-asn', '--from-asn <ASN>'],
+  ['--from-file', '--from-file <PATH>'],
+]);
+
+/** The display name of the first single-value flag given twice, if any. */
+export function repeatedFlag(argv: readonly string[]): string | undefined {
+  const seen = new Set<string>();
+  for (const arg of argv) {
+    if (arg === '--') break;
+    const display = SINGLE_FLAGS.get(arg.split('=', 1)[0] ?? arg);
+    if (display === undefined) continue;
+    if (seen.has(display)) return display;
+    seen.add(display);
+  }
+  return undefined;
+}
+
 export async function main(argv: readonly string[]): Promise<void> {
   if (argv.includes('--markdown-help')) {
     const { markdownHelp } = await import('./markdown.js');
@@ -108,6 +137,13 @@ export async function main(argv: readonly string[]): Promise<void> {
       await runFast(fast);
       return;
     }
+  }
+  const repeated = repeatedFlag(argv);
+  if (repeated !== undefined) {
+    const { usageText } = await import('./errors.js');
+    process.stderr.write(usageText(`the argument '${repeated}' cannot be used multiple times`));
+    process.exitCode = 2;
+    return;
   }
   const y = await buildParser(argv);
   try {

@@ -5,6 +5,7 @@
  */
 import type { Logger } from 'pino';
 import type { Helper } from '../xdp/types.js';
+import { ClaimTable } from './claims.js';
 import { EntryStore, ReplayLoader } from './entries.js';
 import { ExpiryHeap } from './expiry.js';
 import { Journal, type ReplayStats } from './journal.js';
@@ -53,7 +54,8 @@ async function openWith(opts: CoreOptions, starting: Promise<Helper>): Promise<C
   const table = new EntryTable({ lpmOnly: opts.lpmOnly ?? false });
   const tags = new TagRegistry();
   const heap = new ExpiryHeap(table);
-  const loader = new ReplayLoader(table, tags);
+  const claims = new ClaimTable();
+  const loader = new ReplayLoader(table, tags, claims);
   const journalLog = opts.logger.child({ module: 'journal' });
   const { journal, stats } = await Journal.open(
     { dir: opts.journalDir, ...(opts.fsync === undefined ? {} : { fsync: opts.fsync }), logger: journalLog },
@@ -77,7 +79,7 @@ async function openWith(opts: CoreOptions, starting: Promise<Helper>): Promise<C
   });
   const entries = new EntryStore(
     {
-      supervisor, journal, table, tags, lock,
+      supervisor, journal, table, tags, lock, claims,
       logger: opts.logger.child({ module: 'entries' }),
       ...(opts.batching === undefined ? {} : { batching: opts.batching }),
       ...(opts.maxPending === undefined ? {} : { maxPending: opts.maxPending }),

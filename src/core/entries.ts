@@ -25,6 +25,11 @@ import { AppError } from '../errors.js';
 import type { Helper, HelperStats, KernelEntry, MapOp, OpStatus } from '../xdp/types.js';
 import { StoredCidr, keyToBytes } from './addr.js';
 import { Batcher, type BatchRequest } from './batcher.js';
+import {
+  ClaimTable, claimIndex, claimStore, deriveEntry, pruneClaims, removeClaim, sameClaims, sameState, upsertClaim,
+  type Claim, type ClaimState,
+} from './claims.js';
+import { CoreEvents, type EntryEvent } from './events.js';
 import { ExpiryHeap, ExpiryTimer } from './expiry.js';
 import type { Journal, RecordEncoder, ReplaySink } from './journal.js';
 import { RecordEncoder as Encoder } from './journal.js';
@@ -39,6 +44,9 @@ export const SET_ENTRY_MESSAGE = 'Entry defined in a set cannot be removed';
 const SYSTEM_ACTOR: Actor = { name: 'couic', group: 'admin' };
 
 const nowSeconds = (): number => Math.floor(Date.now() / 1000);
+
+/** Entries per BATCH when filling empty kernel maps (resync). */
+const RESYNC_CHUNK = 65_536;
 
 /* ------------------------------------------------------------------ */
 /* Errors (Couic's texts, spec §1.7)                                    */
@@ -110,8 +118,41 @@ interface SetsReq extends ReqBase {
   readonly kind: 'sets';
   readonly policy: Policy;
   readonly target: ReadonlyMap<string, SetTarget>;
+  /** Delta reload: the only set entries to consider for removal (else every set entry not in `target`). */
+  readonly removals?: readonly SetTarget[];
 }
-type Req = CreateReq | RemoveReq | PeerReq | ExpireReq | SetsReq;
+/** One ban of a POST /v1/bans/{owner} (cidr normalized, drop policy). */
+export interface BanItem {
+  readonly cidr: Cidr;
+  /** Unix seconds; 0 = permanent. */
+  readonly expiration: number;
+}
+/** A claim of `owner` as GET /v1/bans/{owner} lists it. */
+export interface BanClaim {
+  readonly cidr: string;
+  readonly expiration: number;
+  readonly creation: number;
+}
+interface ClaimReq extends ReqBase {
+  readonly kind: 'claim';
+  readonly owner: string;
+  readonly items: readonly BanItem[];
+}
+interface UnclaimReq extends ReqBase {
+  readonly kind: 'unclaim';
+  readonly owner: string;
+  readonly cidr: Cidr;
+}
+interface FlushReq extends ReqBase {
+  readonly kind: 'flush';
+  readonly owner: string;
+}
+/** Drops expired claims of `keys` and brings their entries in line (claim expiry, startup). */
+interface ClaimSyncReq extends ReqBase {
+  readonly kind: 'claims-sync';
+  readonly keys: readonly string[];
+}
+type Req = CreateReq | RemoveReq | PeerReq | ExpireReq | SetsReq | ClaimReq | UnclaimReq | FlushReq | ClaimSyncReq;
 
 const OP_ADD = 1;
 const OP_UPD = 2;
@@ -149,6 +190,8 @@ interface ReqPlan {
   error: AppError | undefined;
   /** sets: counters. */
   counts: { created: number; updated: number; removed: number } | undefined;
+  /** claim: bans applied; flush: claims removed. */
+  n: number;
 }
 
 /** What planning a batch produced. */
@@ -158,6 +201,10 @@ class Plan {
   /** Last planned op per key (a DEL op = absent). */
   readonly overlay: Map<string, POp>[] = [new Map(), new Map(), new Map(), new Map()];
   readonly mapDelta = new Int32Array(8);
+  /** Planned claim states by key (null = unclaimed). */
+  readonly claimOverlay = new Map<string, ClaimState | null>();
+  /** Claim state changes in planning order; `opsBefore` = ops planned when it was made (its own included). */
+  readonly claimChanges: { readonly req: number; readonly opsBefore: number; readonly key: string; readonly state: ClaimState | undefined }[] = [];
 }
 
 /* ------------------------------------------------------------------ */
@@ -179,6 +226,8 @@ export interface EntryStoreOptions {
   readonly helperWaitMs?: number;
   /** Compact the journal after this many records. @default 1000000 */
   readonly compactAfter?: number;
+  /** The claims replayed with the journal (src/core/claims.ts). @default empty */
+  readonly claims?: ClaimTable;
 }
 
 /**
@@ -188,9 +237,15 @@ export interface EntryStoreOptions {
 export class ReplayLoader implements ReplaySink {
   readonly #table: EntryTable;
   readonly #tags: TagRegistry;
-  constructor(table: EntryTable, tags: TagRegistry) {
+  readonly #claims: ClaimTable | undefined;
+  constructor(table: EntryTable, tags: TagRegistry, claims?: ClaimTable) {
     this.#table = table;
     this.#tags = tags;
+    this.#claims = claims;
+  }
+
+  claims(_store: number, key: string, managed: boolean, claims: Claim[]): void {
+    this.#claims?.set(key, { managed, claims }, false);
   }
 
   put(store: number, key: string, tag: string, creation: number, expiration: number): void {
@@ -231,6 +286,7 @@ export class ReplayLoader implements ReplaySink {
       removed += doomed.length;
     }
     this.#tags.takeResets();
+    this.#claims?.rebuildDue();
     return removed;
   }
 }
@@ -248,8 +304,15 @@ export class EntryStore implements EntryService {
   readonly #heap: ExpiryHeap;
   readonly #timer: ExpiryTimer;
   readonly batcher: Batcher<Req>;
+  /** Committed changes, for the event stream (src/core/events.ts). */
+  readonly events = new CoreEvents();
   #helperCalls = 0;
+  #setMutations = 0;
   #closed = false;
+  readonly #claims: ClaimTable;
+  #claimTimer: NodeJS.Timeout | undefined;
+  /** Expiration (s) the claim timer is armed for; Infinity when idle. */
+  #claimArmedFor = Infinity;
 
   constructor(opts: EntryStoreOptions, heap?: ExpiryHeap) {
     this.#sup = opts.supervisor;
@@ -263,6 +326,7 @@ export class EntryStore implements EntryService {
     this.#compactAfter = opts.compactAfter ?? 1_000_000;
     this.#heap = heap ?? new ExpiryHeap(this.#table);
     this.#timer = new ExpiryTimer({ heap: this.#heap, table: this.#table, onDue: (due) => this.#onDue(due) });
+    this.#claims = opts.claims ?? new ClaimTable();
     this.batcher = new Batcher<Req>({
       maxPending: opts.maxPending ?? 262_144,
       batching: this.#batching,
@@ -273,6 +337,7 @@ export class EntryStore implements EntryService {
   /** Starts the expiry timer (after the initial resync). */
   start(): void {
     this.#timer.rearm();
+    this.#startClaims();
     // A long journal tail is compacted soon, but not while the daemon is still starting.
     if (this.#journal.recordsSinceSnapshot >= this.#compactAfter) setTimeout(() => this.#maybeCompact(), 2000).unref();
   }
@@ -370,10 +435,226 @@ export class EntryStore implements EntryService {
    * normalized CIDR text to its set entry. Applied in one batch of its own.
    */
   applySets(policy: Policy, target: ReadonlyMap<string, SetTarget>, actor: Actor = SYSTEM_ACTOR): Promise<SetsResult> {
-    const weight = target.size + this.count(policy);
+    // A reload is never refused as busy, and (weight 1, solo) it does not
+    // make the API requests queued behind it busy either: they just wait.
     return this.#submit<SetsResult>((resolve, reject, deadline) => ({
-      kind: 'sets', policy, target, actor, weight, solo: true, deadline, resolve, reject,
-    }));
+      kind: 'sets', policy, target, actor, weight: 1, solo: true, deadline, resolve, reject,
+    }), true);
+  }
+
+  /**
+   * Delta set reload for one policy: `upserts` as in applySets, but only
+   * the set entries listed in `removals` are removed (when they still are
+   * set entries). The caller must know the state (see setMutations).
+   */
+  applySetsDelta(policy: Policy, upserts: ReadonlyMap<string, SetTarget>, removals: readonly SetTarget[], actor: Actor = SYSTEM_ACTOR): Promise<SetsResult> {
+    return this.#submit<SetsResult>((resolve, reject, deadline) => ({
+      kind: 'sets', policy, target: upserts, removals, actor, weight: 1, solo: true, deadline, resolve, reject,
+    }), true);
+  }
+
+  /** Count of committed changes to set entries made by anything but a set reload (e.g. a peer remove). */
+  get setMutations(): number {
+    return this.#setMutations;
+  }
+
+  /* ---------------- claims (/v1/bans/{owner}) ---------------- */
+
+  /** The committed claims. */
+  get claims(): ClaimTable {
+    return this.#claims;
+  }
+
+  /**
+   * Upserts `owner`'s claims on `items` (drop CIDRs), replacing the
+   * expiration of the ones it already holds. Resolves with the number of
+   * items applied once they are in the kernel and the journal.
+   */
+  ban(owner: string, items: readonly BanItem[], actor: Actor): Promise<number> {
+    if (items.length === 0) return Promise.resolve(0);
+    return this.#submit<number>((resolve, reject, deadline) => ({ kind: 'claim', owner, items, actor, weight: items.length, deadline, resolve, reject }));
+  }
+
+  /** Releases `owner`'s claim on `cidr` (a no-op when it holds none). */
+  unban(owner: string, cidr: Cidr, actor: Actor): Promise<void> {
+    return this.#submit<void>((resolve, reject, deadline) => ({ kind: 'unclaim', owner, cidr, actor, weight: 1, deadline, resolve, reject }));
+  }
+
+  /** Releases every claim of `owner`; resolves with their number. */
+  flushBans(owner: string, actor: Actor): Promise<number> {
+    const weight = Math.max(1, this.#claims.countOf(owner));
+    return this.#submit<number>((resolve, reject, deadline) => ({ kind: 'flush', owner, actor, weight, deadline, resolve, reject }));
+  }
+
+  /** `owner`'s live claims, in the order it made them. */
+  bansOf(owner: string): BanClaim[] {
+    const now = nowSeconds();
+    const out: BanClaim[] = [];
+    for (const { key, claim } of this.#claims.claimsOf(owner)) {
+      if (claim.expiration !== 0 && claim.expiration <= now) continue;
+      out.push({ cidr: key, expiration: claim.expiration, creation: claim.creation });
+    }
+    return out;
+  }
+
+  /** After replay: syncs the claimed CIDRs whose entry disagrees with their claims, arms the claim timer. */
+  #startClaims(): void {
+    const now = nowSeconds();
+    const keys: string[] = [];
+    const t = this.#table;
+    for (const [key, st] of this.#claims.entries()) {
+      const slot = t.slotOf(claimStore(key), key);
+      let ok = slot !== undefined && pruneClaims(st.claims, now) === st.claims;
+      if (ok && st.managed) {
+        const d = deriveEntry(st.claims);
+        ok = (this.#tags.tagOf(t.tagId[slot!]!) ?? '') === d.tag && t.expiration[slot!] === d.expiration;
+      }
+      if (!ok) keys.push(key);
+    }
+    if (keys.length > 0) {
+      this.#log.info({ cidrs: keys.length }, 'claims: bringing claimed entries in line after replay');
+      this.#submitClaimSync(keys);
+    }
+    this.#rearmClaims();
+  }
+
+  #submitClaimSync(keys: readonly string[]): void {
+    if (this.#closed) return;
+    this.#submit<void>(
+      (resolve, reject, deadline) => ({ kind: 'claims-sync', keys, actor: SYSTEM_ACTOR, weight: keys.length, deadline, resolve, reject }),
+      true,
+    ).catch((err: unknown) => {
+      if (this.#closed) return;
+      this.#log.warn({ err, cidrs: keys.length }, 'claims: expiry failed, retrying in 1 s');
+      this.#claims.requeue(keys, 0);
+      this.#armClaimsAt(Date.now() + 1000);
+    });
+  }
+
+  #rearmClaims(): void {
+    if (this.#closed) return;
+    const exp = this.#claims.nextDue();
+    if (exp === Infinity || exp >= this.#claimArmedFor) return;
+    this.#armClaimsAt(exp * 1000);
+  }
+
+  #armClaimsAt(ms: number): void {
+    if (this.#claimTimer !== undefined) clearTimeout(this.#claimTimer);
+    this.#claimArmedFor = Math.floor(ms / 1000);
+    const delay = Math.max(0, Math.min(0x7fffffff, ms - Date.now()));
+    this.#claimTimer = setTimeout(() => {
+      this.#claimTimer = undefined;
+      this.#claimArmedFor = Infinity;
+      if (this.#closed) return;
+      const keys = this.#claims.popDue(nowSeconds());
+      if (keys.length > 0) this.#submitClaimSync(keys);
+      this.#rearmClaims();
+    }, delay);
+    this.#claimTimer.unref();
+  }
+
+  #claimCur(plan: Plan, key: string): ClaimState | undefined {
+    const o = plan.claimOverlay.get(key);
+    if (o !== undefined) return o ?? undefined;
+    return this.#claims.get(key);
+  }
+
+  #claimSet(plan: Plan, r: number, key: string, state: ClaimState | undefined): void {
+    plan.claimOverlay.set(key, state ?? null);
+    plan.claimChanges.push({ req: r, opsBefore: plan.ops.length, key, state });
+  }
+
+  /**
+   * Records `claims` (already pruned) as the claims on `key` and plans the
+   * entry they call for: added (managed) when absent, retagged/re-expired
+   * when managed, removed with the last claim when managed, untouched when
+   * not managed. `adopt`: the entry is taken over (made managed) whatever
+   * it was. Returns the error of a refused add (map full).
+   */
+  #planClaims(plan: Plan, r: number, key: string, prev: ClaimState | undefined, claims: readonly Claim[], now: number, adopt: boolean, cidr?: Cidr): AppError | undefined {
+    const store = claimStore(key);
+    const cur = this.#cur(plan, store, key);
+    let managed = adopt || (prev?.managed ?? false);
+    if (claims.length === 0) {
+      if (cur !== undefined && managed) this.#planDel(plan, r, store, key, cur, cidr?.addr);
+    } else if (cur === undefined) {
+      const d = deriveEntry(claims);
+      const err = this.#planAdd(plan, r, store, cidr ?? key, d.tag, now, d.expiration);
+      if (err !== undefined) return err;
+      managed = true;
+    } else if (managed) {
+      const d = deriveEntry(claims);
+      if (cur.tag !== d.tag || cur.expiration !== d.expiration || (adopt && prev?.managed !== true)) {
+        this.#planUpd(plan, r, store, cidr ?? new StoredCidr(storeFamily(store), key), cur, d.tag, adopt && prev?.managed !== true ? now : cur.creation, d.expiration);
+      }
+    }
+    const next: ClaimState | undefined = claims.length === 0 ? undefined : { managed, claims };
+    if (!sameState(prev, next)) this.#claimSet(plan, r, key, next);
+    return undefined;
+  }
+
+  /**
+   * A drop entry with claims is going away by expiry or set reload: the
+   * live claims take it over (or it goes, with the claims, when none is
+   * live). Returns false when `key` has no claims (plain removal).
+   */
+  #adoptByClaims(plan: Plan, r: number, store: number, key: string, now: number): boolean {
+    if (store >= 2) return false;
+    const prev = this.#claimCur(plan, key);
+    if (prev === undefined) return false;
+    this.#planClaims(plan, r, key, prev, pruneClaims(prev.claims, now), now, true);
+    return true;
+  }
+
+  /** A set entry now holds `key`: its claims stay recorded but no longer manage the entry. */
+  #unmanageClaims(plan: Plan, r: number, store: number, key: string): void {
+    if (store >= 2) return;
+    const prev = this.#claimCur(plan, key);
+    if (prev !== undefined && prev.managed) this.#claimSet(plan, r, key, { managed: false, claims: prev.claims });
+  }
+
+  #planClaimReq(plan: Plan, r: number, req: ClaimReq | UnclaimReq | FlushReq | ClaimSyncReq, rp: ReqPlan, now: number): void {
+    switch (req.kind) {
+      case 'claim':
+        for (const it of req.items) {
+          const key = it.cidr.text;
+          const prev = this.#claimCur(plan, key);
+          const base = prev === undefined ? [] : pruneClaims(prev.claims, now);
+          const claims = upsertClaim(base, req.owner, it.expiration, now);
+          if (prev === undefined || !sameClaims(prev.claims, claims) || this.#cur(plan, claimStore(key), key) === undefined) {
+            rp.error = this.#planClaims(plan, r, key, prev, claims, now, false, it.cidr);
+            if (rp.error !== undefined) break;
+          }
+          rp.n += 1;
+        }
+        break;
+      case 'unclaim': {
+        const key = req.cidr.text;
+        const prev = this.#claimCur(plan, key);
+        if (prev === undefined || claimIndex(prev.claims, req.owner) < 0) break;
+        rp.error = this.#planClaims(plan, r, key, prev, pruneClaims(removeClaim(prev.claims, req.owner), now), now, false, req.cidr);
+        break;
+      }
+      case 'flush': {
+        const keys = new Set(this.#claims.keysOf(req.owner));
+        for (const [k, st] of plan.claimOverlay) if (st !== null && claimIndex(st.claims, req.owner) >= 0) keys.add(k);
+        for (const key of keys) {
+          const prev = this.#claimCur(plan, key);
+          if (prev === undefined || claimIndex(prev.claims, req.owner) < 0) continue;
+          // An error (re-adding a missing entry for the other owners, map full) keeps this claim for a later flush.
+          if (this.#planClaims(plan, r, key, prev, pruneClaims(removeClaim(prev.claims, req.owner), now), now, false) === undefined) rp.n += 1;
+        }
+        break;
+      }
+      case 'claims-sync':
+        for (const key of req.keys) {
+          const prev = this.#claimCur(plan, key);
+          if (prev === undefined) continue;
+          // Errors (an add refused, map full) leave the claims for the next sync.
+          this.#planClaims(plan, r, key, prev, pruneClaims(prev.claims, now), now, false);
+        }
+        break;
+    }
   }
 
   /* ---------------- expiry ---------------- */
@@ -469,11 +750,13 @@ export class EntryStore implements EntryService {
     if (cur === undefined) return notFoundError(cidr.text);
     if (!allowSet && cur.tag.endsWith(SET_TAG_SUFFIX)) return setEntryError();
     this.#planDel(plan, r, store, cidr.text, cur, cidr.addr);
+    // The operator has the last word: the claims on a removed drop entry go with it.
+    if (store < 2 && this.#claimCur(plan, cidr.text) !== undefined) this.#claimSet(plan, r, cidr.text, undefined);
     return undefined;
   }
 
   #planRequest(plan: Plan, r: number, req: Req, now: number): ReqPlan {
-    const rp: ReqPlan = { error: undefined, counts: undefined };
+    const rp: ReqPlan = { error: undefined, counts: undefined, n: 0 };
     switch (req.kind) {
       case 'create': {
         const e = req.entry;
@@ -495,8 +778,16 @@ export class EntryStore implements EntryService {
       case 'expire':
         for (const d of req.items) {
           const cur = this.#cur(plan, d.store, d.key);
-          if (cur !== undefined && cur.expiration !== 0 && cur.expiration <= now) this.#planDel(plan, r, d.store, d.key, cur);
+          if (cur !== undefined && cur.expiration !== 0 && cur.expiration <= now && !this.#adoptByClaims(plan, r, d.store, d.key, now)) {
+            this.#planDel(plan, r, d.store, d.key, cur);
+          }
         }
+        break;
+      case 'claim':
+      case 'unclaim':
+      case 'flush':
+      case 'claims-sync':
+        this.#planClaimReq(plan, r, req, rp, now);
         break;
       case 'sets': {
         const counts = { created: 0, updated: 0, removed: 0 };
@@ -515,10 +806,22 @@ export class EntryStore implements EntryService {
             }
           } else {
             this.#planUpd(plan, r, store, t.cidr, cur, t.tag, now, 0);
+            this.#unmanageClaims(plan, r, store, key);
             counts.created += 1;
           }
         }
         if (rp.error !== undefined) break;
+        if (req.removals !== undefined) {
+          for (const t of req.removals) {
+            if (req.target.has(t.cidr.text)) continue;
+            const store = storeIndex(req.policy, t.cidr.family);
+            const cur = this.#cur(plan, store, t.cidr.text);
+            if (cur === undefined || !cur.tag.endsWith(SET_TAG_SUFFIX)) continue;
+            if (!this.#adoptByClaims(plan, r, store, t.cidr.text, now)) this.#planDel(plan, r, store, t.cidr.text, cur);
+            counts.removed += 1;
+          }
+          break;
+        }
         for (const family of [4, 6] as const) {
           const store = storeIndex(req.policy, family);
           const t = this.#table;
@@ -528,7 +831,7 @@ export class EntryStore implements EntryService {
             if (!tag.endsWith(SET_TAG_SUFFIX)) continue;
             const cur = this.#cur(plan, store, key);
             if (cur === undefined) continue;
-            this.#planDel(plan, r, store, key, cur);
+            if (!this.#adoptByClaims(plan, r, store, key, now)) this.#planDel(plan, r, store, key, cur);
             counts.removed += 1;
           }
         }
@@ -583,7 +886,7 @@ export class EntryStore implements EntryService {
     let deadline = Infinity;
     for (const req of batch) deadline = Math.min(deadline, req.deadline);
 
-    if (plan.ops.length === 0) {
+    if (plan.ops.length === 0 && plan.claimChanges.length === 0) {
       // Nothing for the kernel or the journal: answer at once.
       this.#finish(batch, plan, plan.reqs.length, now);
       return [];
@@ -663,14 +966,17 @@ export class EntryStore implements EntryService {
       this.#log.error({ cidr: op.key, status, requeued: again.length }, 'kernel refused a map update');
     }
 
+    // Claim changes that go with the committed ops (the last state per key).
+    const claimStates = this.#committedClaims(plan, committedOps, committedReqs);
     // Journal the committed ops: one frame, one write, one fdatasync.
-    if (committedOps > 0) {
-      const enc = new Encoder(64 + committedOps * 48);
+    if (committedOps > 0 || claimStates.size > 0) {
+      const enc = new Encoder(64 + committedOps * 48 + claimStates.size * 48);
       for (let i = 0; i < committedOps; i += 1) {
         const op = ops[i]!;
         if (op.kind === OP_DEL) enc.del(op.store, op.key);
         else enc.put(op.store, op.key, op.tag, op.creation, op.expiration);
       }
+      for (const [key, st] of claimStates) enc.claims(claimStore(key), key, st?.managed ?? false, st?.claims ?? []);
       try {
         await this.#journal.append(enc.finish(), enc.records);
       } catch (err) {
@@ -683,7 +989,11 @@ export class EntryStore implements EntryService {
       }
     }
 
-    this.#commit(ops, committedOps);
+    this.#commit(ops, committedOps, batch);
+    if (claimStates.size > 0) {
+      for (const [key, st] of claimStates) this.#claims.set(key, st);
+      this.#rearmClaims();
+    }
     this.#finish(batch, plan, committedReqs, now);
     this.#maybeCompact();
     return again;
@@ -722,12 +1032,47 @@ export class EntryStore implements EntryService {
     }
   }
 
+  /** The claim states planned by the committed part of a batch: key -> last state. */
+  #committedClaims(plan: Plan, committedOps: number, committedReqs: number): Map<string, ClaimState | undefined> {
+    const out = new Map<string, ClaimState | undefined>();
+    for (const c of plan.claimChanges) {
+      if (c.req < committedReqs && c.opsBefore <= committedOps) out.set(c.key, c.state);
+    }
+    return out;
+  }
+
   /** Applies ops [0, n) to the state. */
-  #commit(ops: readonly POp[], n: number): void {
+  #commit(ops: readonly POp[], n: number, batch: readonly Req[]): void {
     const t = this.#table;
     const heap = this.#heap;
+    const events: EntryEvent[] | undefined = this.events.active ? [] : undefined;
     for (let i = 0; i < n; i += 1) {
       const op = ops[i]!;
+      const req = batch[op.req];
+      if (req !== undefined && req.kind !== 'sets') {
+        // set entries changed behind the set loader's back (e.g. peer remove)
+        if (op.tag.endsWith(SET_TAG_SUFFIX) || (op.kind === OP_UPD && (this.#tags.tagOf(op.prevTagId) ?? '').endsWith(SET_TAG_SUFFIX))) {
+          this.#setMutations += 1;
+        }
+        if (events !== undefined) {
+          const policy = storePolicy(op.store);
+          if (op.kind === OP_DEL) {
+            const slot = t.slotOf(op.store, op.key);
+            // claims-sync deletes entries whose last claim expired: an expiry too
+            const expired = req.kind === 'expire' || req.kind === 'claims-sync';
+            const ev: EntryEvent = {
+              type: expired ? 'expired' : 'removed', policy, cidr: op.key, tag: op.tag,
+              expiration: slot === undefined ? 0 : t.expiration[slot]!, creation: slot === undefined ? 0 : t.creation[slot]!,
+            };
+            events.push(expired ? ev : { ...ev, actor: req.actor.name });
+          } else {
+            events.push({
+              type: op.kind === OP_ADD ? 'added' : 'updated', policy, cidr: op.key, tag: op.tag,
+              expiration: op.expiration, creation: op.creation, actor: req.actor.name,
+            });
+          }
+        }
+      }
       if (op.kind === OP_DEL) {
         const slot = t.slotOf(op.store, op.key);
         if (slot === undefined) continue;
@@ -746,6 +1091,7 @@ export class EntryStore implements EntryService {
       }
     }
     this.#timer.rearm();
+    if (events !== undefined) for (const ev of events) this.events.emit(ev);
   }
 
   /** Answers requests [0, n) of the batch. */
@@ -780,6 +1126,22 @@ export class EntryStore implements EntryService {
           this.#log.debug({ entries: req.items.length }, 'entries expired');
           req.resolve(undefined);
           break;
+        case 'claim':
+          this.#log.info({ client: a.name, group: a.group, owner: req.owner, bans: rp.n, cidr: req.items.length === 1 ? req.items[0]!.cidr.text : undefined }, 'bans applied');
+          req.resolve(rp.n);
+          break;
+        case 'unclaim':
+          this.#log.info({ client: a.name, group: a.group, owner: req.owner, cidr: req.cidr.text }, 'ban released');
+          req.resolve(undefined);
+          break;
+        case 'flush':
+          this.#log.info({ client: a.name, group: a.group, owner: req.owner, removed: rp.n }, 'bans flushed');
+          req.resolve(rp.n);
+          break;
+        case 'claims-sync':
+          this.#log.debug({ cidrs: req.keys.length }, 'claims expired or synced');
+          req.resolve(undefined);
+          break;
         case 'sets':
           this.#log.info({ client: a.name, group: a.group, policy: req.policy, ...rp.counts }, `sets reload: policy=${req.policy}, updated=${rp.counts?.updated ?? 0}, removed=${rp.counts?.removed ?? 0}, created=${rp.counts?.created ?? 0}`);
           req.resolve(rp.counts);
@@ -805,9 +1167,12 @@ export class EntryStore implements EntryService {
   }
 
   /**
-   * Makes `h` hold exactly the state (REPLACE). Called by the supervisor
-   * with the kernel lock held. On a fresh start over re-used pinned maps
-   * the per-tag counters are zeroed first (tag ids are not persistent).
+   * Makes `h` hold exactly the state. Called by the supervisor with the
+   * kernel lock held. Maps that are empty (HELLO counts: a fresh helper
+   * without pinned maps) are simply filled with BATCHes of upserts; maps
+   * holding entries (re-used pins) are REPLACEd, which also removes what the
+   * state no longer has. On a fresh start over re-used pinned maps the
+   * per-tag counters are zeroed first (tag ids are not persistent).
    */
   async resync(h: Helper, reason: 'start' | 'restart'): Promise<void> {
     const t0 = performance.now();
@@ -816,7 +1181,8 @@ export class EntryStore implements EntryService {
       for (let id = 1; id < h.hello.maxTags; id += 1) ids.push(id);
       await h.resetTags(ids);
     }
-    const { statuses, removed } = await h.replaceAll(this.kernelEntries());
+    const empty = h.hello.count.every((c) => c === 0);
+    const { statuses, removed } = empty ? await this.#fillEmpty(h) : await h.replaceAll(this.kernelEntries());
     let failed = 0;
     const byStatus: Record<string, number> = {};
     for (const s of statuses) {
@@ -828,6 +1194,42 @@ export class EntryStore implements EntryService {
     const ms = Math.round(performance.now() - t0);
     if (failed > 0) this.#log.error({ failed, byStatus, reason }, 'resync: the kernel refused some entries');
     this.#log.info({ entries: statuses.length, removed, reason, ms, pid: h.pid }, 'kernel maps resynced from state');
+  }
+
+  /**
+   * Writes the whole state into empty kernel maps: BATCHes of upserts of
+   * RESYNC_CHUNK entries, two in flight, so the helper applies one while the
+   * next is encoded.
+   */
+  async #fillEmpty(h: Helper): Promise<{ statuses: OpStatus[]; removed: number }> {
+    const t = this.#table;
+    const inFlight: Promise<OpStatus[]>[] = [];
+    const statuses: OpStatus[] = [];
+    const collect = async (): Promise<void> => {
+      const st = await inFlight.shift()!;
+      for (let i = 0; i < st.length; i += 1) statuses.push(st[i]!);
+    };
+    let ops: MapOp[] = [];
+    const flush = async (): Promise<void> => {
+      const p = h.applyBatch(ops);
+      p.catch(() => {}); // awaited in order below; a later chunk may fail while an earlier one is awaited
+      inFlight.push(p);
+      ops = [];
+      if (inFlight.length >= 2) await collect();
+    };
+    for (let store = 0; store < 4; store += 1) {
+      const family = storeFamily(store);
+      const policy = storePolicy(store);
+      for (const slot of t.slots(store)) {
+        const addr = new Uint8Array(family === 4 ? 4 : 16);
+        const prefixLen = t.addrOf(slot, addr);
+        ops.push({ kind: 'upsert', policy, family, prefixLen, addr, tagId: t.tagId[slot]! });
+        if (ops.length === RESYNC_CHUNK) await flush();
+      }
+    }
+    if (ops.length > 0) await flush();
+    while (inFlight.length > 0) await collect();
+    return { statuses, removed: 0 };
   }
 
   #maybeCompact(): void {
@@ -850,6 +1252,10 @@ export class EntryStore implements EntryService {
         n += 1;
       }
     }
+    for (const [key, st] of this.#claims.entries()) {
+      enc.claims(claimStore(key), key, st.managed, st.claims);
+      n += 1;
+    }
     return n;
   }
 
@@ -857,6 +1263,8 @@ export class EntryStore implements EntryService {
   async drain(): Promise<void> {
     this.#closed = true;
     this.#timer.stop();
+    if (this.#claimTimer !== undefined) clearTimeout(this.#claimTimer);
+    this.#claimTimer = undefined;
     await this.batcher.drain();
   }
 }

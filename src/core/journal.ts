@@ -7,14 +7,19 @@
  *   <dir>/wal-<seq>.log           header "COUICWAL" u32 version u32 seq, frames
  *
  * A frame is `u32 magic, u32 len, u32 crc32(payload), payload`, payload =
- * records back to back. One batch of mutations = one frame = one write +
- * one fdatasync (group commit), so a batch is replayed entirely or not at
- * all. Records:
+ * records back to back. One batch of mutations = one frame = one write
+ * to the wal, opened O_DSYNC when fsync is on (the write returns once the
+ * data is durable, like write + fdatasync; group commit), so a batch is
+ * replayed entirely or not at all. Records:
  *
  *   PUT 1  u8 store, u8 keyLen, key (latin1), u32 creation, f64 expiration,
  *          u16 tagLen, tag (utf8)                 insert or overwrite
  *   DEL 2  u8 store, u8 keyLen, key                delete
  *   END 3  u32 count                               last record of a snapshot
+ *   CLAIMS 4  u8 store, u8 keyLen, key, u8 flags (1 = managed), u16 n,
+ *          n x (u8 ownerLen, owner (latin1), u32 creation, f64 expiration)
+ *                                                 the claims on a drop CIDR
+ *                                                 (n = 0: none), src/core/claims.ts
  *
  * Replay = the snapshot (if any) then every wal with seq >= its walSeq, in
  * order. A torn or corrupt frame ends a file: in the last wal (a crash
@@ -34,6 +39,14 @@ import type { Logger } from 'pino';
 export const REC_PUT = 1;
 export const REC_DEL = 2;
 export const REC_END = 3;
+export const REC_CLAIMS = 4;
+
+/** One owner's claim on a drop CIDR (src/core/claims.ts). Owners are ASCII, at most 64 bytes. */
+export interface JournalClaim {
+  readonly owner: string;
+  readonly creation: number;
+  readonly expiration: number;
+}
 
 const FRAME_MAGIC = 0x4652_4a43; // "CJRF" little-endian
 const FRAME_HDR = 12;
@@ -137,6 +150,38 @@ export class RecordEncoder {
     this.#frameRecords += 1;
   }
 
+  /** The whole claim state of a drop CIDR (an empty list = unclaimed). */
+  claims(store: number, key: string, managed: boolean, claims: readonly JournalClaim[]): void {
+    this.#open();
+    const kl = key.length;
+    let size = 6 + kl;
+    for (const c of claims) size += 13 + c.owner.length;
+    this.#ensure(size);
+    const b = this.#buf;
+    let o = this.#off;
+    b[o] = REC_CLAIMS;
+    b[o + 1] = store;
+    b[o + 2] = kl;
+    b.write(key, o + 3, kl, 'latin1');
+    o += 3 + kl;
+    b[o] = managed ? 1 : 0;
+    b.writeUInt16LE(claims.length, o + 1);
+    o += 3;
+    for (const c of claims) {
+      const ol = c.owner.length;
+      b[o] = ol;
+      b.write(c.owner, o + 1, ol, 'latin1');
+      o += 1 + ol;
+      b.writeUInt32LE(c.creation >>> 0, o);
+      b.writeDoubleLE(c.expiration, o + 4);
+      o += 12;
+    }
+    this.#off = o;
+    this.#records += 1;
+    this.#frameRecords += 1;
+    if (this.#autoFrame > 0 && this.#off - this.#frameStart >= this.#autoFrame) this.endFrame();
+  }
+
   end(count: number): void {
     this.#open();
     this.#ensure(5);
@@ -168,6 +213,8 @@ export class RecordEncoder {
 export interface ReplaySink {
   put(store: number, key: string, tag: string, creation: number, expiration: number): void;
   del(store: number, key: string): void;
+  /** CLAIMS records (skipped when absent). */
+  claims?(store: number, key: string, managed: boolean, claims: JournalClaim[]): void;
 }
 
 export interface ParseResult {
@@ -220,6 +267,28 @@ export function parseFrames(buf: Buffer, start: number, sink: ReplaySink): Parse
         sink.del(store, buf.toString('latin1', p + 3, p + 3 + kl));
         p += 3 + kl;
         records += 1;
+      } else if (type === REC_CLAIMS) {
+        const store = buf[p + 1]!;
+        const kl = buf[p + 2]!;
+        let q = p + 3 + kl;
+        if (q + 3 > pEnd) { bad = true; break; }
+        const key = buf.toString('latin1', p + 3, q);
+        const managed = (buf[q]! & 1) === 1;
+        const n = buf.readUInt16LE(q + 1);
+        q += 3;
+        const claims: JournalClaim[] = [];
+        for (let i = 0; i < n; i += 1) {
+          const ol = q < pEnd ? buf[q]! : 0;
+          if (q + 13 + ol > pEnd) { bad = true; break; }
+          const owner = buf.toString('latin1', q + 1, q + 1 + ol);
+          q += 1 + ol;
+          claims.push({ owner, creation: buf.readUInt32LE(q), expiration: buf.readDoubleLE(q + 4) });
+          q += 12;
+        }
+        if (bad) break;
+        p = q;
+        sink.claims?.(store, key, managed, claims);
+        records += 1;
       } else if (type === REC_END) {
         ended = true;
         p += 5;
@@ -253,7 +322,7 @@ const WAL_RE = /^wal-(\d{10})\.log$/;
 
 export interface JournalOptions {
   readonly dir: string;
-  /** fdatasync after every append. @default true */
+  /** Appends are durable before they resolve (O_DSYNC writes). @default true */
   readonly fsync?: boolean;
   readonly logger: Logger;
 }
@@ -279,6 +348,8 @@ async function fsyncDir(dir: string): Promise<void> {
 export class Journal {
   readonly #dir: string;
   readonly #fsync: boolean;
+  /** O_DSYNC when fsync is on (appends are durable when the write returns). */
+  readonly #syncFlag: number;
   readonly #log: Logger;
   #fh: fsp.FileHandle | undefined;
   #seq = 0;
@@ -290,6 +361,7 @@ export class Journal {
   private constructor(opts: JournalOptions) {
     this.#dir = opts.dir;
     this.#fsync = opts.fsync ?? true;
+    this.#syncFlag = this.#fsync ? fsc.O_DSYNC : 0;
     this.#log = opts.logger;
   }
 
@@ -382,7 +454,7 @@ export class Journal {
       if (last.goodEnd < FILE_HDR) {
         await j.#createWal(last.seq);
       } else {
-        const fh = await fsp.open(path, fsc.O_RDWR);
+        const fh = await fsp.open(path, fsc.O_RDWR | j.#syncFlag);
         if (last.goodEnd < last.size) {
           await fh.truncate(last.goodEnd);
           await fh.sync();
@@ -400,7 +472,7 @@ export class Journal {
 
   async #createWal(seq: number): Promise<void> {
     const path = join(this.#dir, walName(seq));
-    const fh = await fsp.open(path, fsc.O_RDWR | fsc.O_CREAT | fsc.O_TRUNC, 0o600);
+    const fh = await fsp.open(path, fsc.O_RDWR | fsc.O_CREAT | fsc.O_TRUNC | this.#syncFlag, 0o600);
     await fh.write(fileHeader(WAL_MAGIC, seq), 0, FILE_HDR, 0);
     await fh.sync();
     await fsyncDir(this.#dir);
@@ -426,7 +498,8 @@ export class Journal {
         if (bytesWritten <= 0) throw new Error('journal write made no progress');
         done += bytesWritten;
       }
-      if (this.#fsync) await fh.datasync();
+      // With fsync on, the wal is opened O_DSYNC: each write returns once
+      // its data is durable (= write + fdatasync, in one thread-pool job).
     } catch (err) {
       try {
         await fh.truncate(at);

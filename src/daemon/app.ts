@@ -8,6 +8,10 @@ import { promises as fsp } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 import { startApiServer, type ApiServer } from '../api/server.js';
+import { EventStream } from '../api/events.js';
+import { setHandlers } from '../api/handlers/sets.js';
+import { statsHandlers } from '../api/handlers/stats.js';
+import { SetFiles } from '../core/sets.js';
 import type { HandlerTable } from '../api/routes.js';
 import { ClientRegistry, resolveOwner } from '../core/clients.js';
 import { openCore } from '../core/core.js';
@@ -32,6 +36,10 @@ export interface RunningDaemon {
   readonly supervisor: HelperSupervisor;
   readonly clients: ClientRegistry;
   readonly api: ApiServer;
+  /** Static sets (files + reload; SIGHUP reloads them too). */
+  readonly sets: SetFiles;
+  /** The WebSocket event stream on the API socket. */
+  readonly events: EventStream;
   /** Graceful stop; safe to call twice. */
   stop(): Promise<void>;
 }
@@ -108,7 +116,19 @@ export async function startDaemon(config: Config, logger: Logger, opts: StartOpt
     }, 'data plane ready');
   }
 
+  // Sets on disk are authoritative at start: reloaded over the replayed journal.
+  const sets = new SetFiles({
+    workingDir: config.workingDir, user: config.user, group: config.group, uid, gid, entries, logger: logger.child({ module: 'sets' }),
+  });
+  try {
+    await sets.reload();
+  } catch (err) {
+    await core.close();
+    throw new Error(`cannot load the sets: ${(err as Error).message}`, { cause: err });
+  }
+
   let api: ApiServer;
+  let events: EventStream;
   try {
     await fsp.mkdir(dirname(config.server.socket), { recursive: true, mode: 0o755 });
     api = await startApiServer({
@@ -118,8 +138,9 @@ export async function startDaemon(config: Config, logger: Logger, opts: StartOpt
       logger,
       uid,
       gid,
-      ...(opts.handlers === undefined ? {} : { handlers: opts.handlers(entries) }),
+      handlers: { ...setHandlers(sets), ...statsHandlers(entries), ...opts.handlers?.(entries) },
     });
+    events = new EventStream({ server: api.server, clients, events: entries.events, stats: entries, logger });
   } catch (err) {
     await core.close();
     throw err;
@@ -131,6 +152,7 @@ export async function startDaemon(config: Config, logger: Logger, opts: StartOpt
       const t1 = performance.now();
       supervisor.quiesce();
       log.info('shutting down: closing the API');
+      await events.close();
       await api.close();
       log.info({ outstanding: entries.batcher.outstanding }, 'draining the update queue');
       await core.close();
@@ -140,5 +162,5 @@ export async function startDaemon(config: Config, logger: Logger, opts: StartOpt
     return stopping;
   };
 
-  return { config, entries, supervisor, clients, api, stop };
+  return { config, entries, supervisor, clients, api, sets, events, stop };
 }

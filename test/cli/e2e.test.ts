@@ -239,6 +239,8 @@ describe('couicctl against the real daemon', { skip: !daemonBuilt() && 'daemon n
       [['sets', 'update', 'drop', 's1', 'nope'], usage("invalid value 'nope' for '[ENTRIES]...': invalid IP address syntax")],
       [['stats', 'global', '--live', '--json'], usage("the argument '--json' cannot be used with '--live'")],
       [['drop', 'list', '--bogus'], usage('Unknown argument: bogus')],
+      [['drop', 'add', '1.2.3.4/32', '-t', 'a', '--tag', 'b'], usage("the argument '--tag <TAG>' cannot be used multiple times")],
+      [['sets', 'create', 'drop', 's1', '--from-file', 'a', '--from-file', 'b'], usage("the argument '--from-file <PATH>' cannot be used multiple times")],
     ];
     const before = connections;
     for (const [args, stderr] of cases) {
@@ -305,29 +307,31 @@ describe('couicctl against the real daemon', { skip: !daemonBuilt() && 'daemon n
     assert.deepEqual(await runCli(['-c', cfg2, 'clients', 'list']), { code: 1, stdout: '', stderr: apiError(401, 'unauthorized', 'Unauthorized') });
   });
 
-  it('sets and stats report the daemon error (routes not implemented yet)', async () => {
-    const cases: string[][] = [
-      ['sets', 'list', 'drop'],
-      ['sets', 'inspect', 'ignore', 'lan'],
-      ['sets', 'create', 'drop', 'lan', '10.0.0.0/8', '192.168.1.100/24'],
-      ['sets', 'update', 'drop', 'lan'],
-      ['sets', 'delete', 'drop', 'lan'],
-      ['sets', 'reload'],
-      ['stats', 'global'],
-      ['stats', 'global', '--json'],
-      ['stats', 'global', '--live'],
-      ['stats', 'drop'],
-      ['stats', 'ignore', '--json'],
-    ];
-    for (const args of cases) {
+  it('sets and stats commands against the real routes', async () => {
+    const note = "Note: Run 'couicctl sets reload' to apply changes\n";
+    const ok = async (args: string[], stdout: string | RegExp): Promise<void> => {
       const r = await cli(...args);
-      assert.equal(r.code, 1, args.join(' '));
-      assert.equal(r.stdout, '', args.join(' '));
-      const known = /^Error executing command: Couic error: API error:\n  Status: (\d+)\n  Code: (\w+)\n  Message: .*\n/.exec(r.stderr);
-      assert.ok(known, `${args.join(' ')}: ${r.stderr}`);
-      // Once the routes exist these commands fail differently; until then 501.
-      if (known[1] === '501') assert.equal(r.stderr, apiError(501, 'not_implemented', 'Not implemented'));
-    }
+      assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
+      assert.equal(r.stderr, '', args.join(' '));
+      if (typeof stdout === 'string') assert.equal(r.stdout, stdout, args.join(' '));
+      else assert.match(r.stdout, stdout, args.join(' '));
+    };
+    await ok(['sets', 'list', 'ignore'], "No sets found for policy 'ignore'\n");
+    await ok(['sets', 'create', 'ignore', 'e2e', '192.168.1.100/24', '198.51.100.0/24'], `Set 'e2e' created with 2 entries\n${note}`);
+    await ok(['sets', 'list', 'ignore'], 'e2e: 2 entries (32 bytes)\n');
+    await ok(['sets', 'inspect', 'ignore', 'e2e'], 'Set: e2e\nEntry count: 2\nEntries:\n\t192.168.1.100/24\n\t198.51.100.0/24\n\n');
+    await ok(['sets', 'reload'], 'Sets reloaded successfully\n');
+    await ok(['ignore', 'list', '-q'], /^192\.168\.1\.0\/24$/m);
+    await ok(['sets', 'update', 'ignore', 'e2e'], `Set 'e2e' updated with 0 entries\n${note}`);
+    await ok(['sets', 'delete', 'ignore', 'e2e'], `Set 'e2e' deleted\n${note}`);
+    await ok(['sets', 'reload'], 'Sets reloaded successfully\n');
+    await ok(['stats', 'global'], /^Drop CIDR Count: \d+\nIgnore CIDR Count: \d+\nXDP Stats:\n  Action: XDP_ABORTED\n/);
+    await ok(['stats', 'global', '--json'], /"XDP_DROP": \{/);
+    await ok(['stats', 'ignore'], 'No tag statistics available.\n');
+    await ok(['stats', 'ignore', '--json'], /^\{\n  "tags": \{\}\n\}\n$/);
+    const r = await cli('sets', 'inspect', 'ignore', 'e2e');
+    assert.equal(r.code, 1);
+    assert.equal(r.stderr, apiError(404, 'not_found', "Set 'e2e' not found for policy 'ignore'"));
   });
 
   it('sets create --from-file reports bad lines; --from-asn reports RIPE errors offline', async () => {

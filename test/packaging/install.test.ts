@@ -82,6 +82,16 @@ describe('packaging/install.sh with DESTDIR', { skip: built ? false : 'not built
     }
   });
 
+  it('installs couic-ban and the fail2ban action pointing at it', () => {
+    assert.equal(oct(mode(p('usr/bin/couic-ban'))), '0755');
+    const bad = spawnSync(p('usr/bin/couic-ban'), ['ban', 'fail2ban-sshd', 'a;b'], { encoding: 'utf8' });
+    assert.equal(bad.status, 2, bad.stderr);
+    const action = readFileSync(p('etc/fail2ban/action.d/couic.conf'), 'utf8');
+    assert.match(action, /^couic_ban = \/usr\/bin\/couic-ban$/m);
+    assert.ok(existsSync(p('etc/fail2ban/action.d/couic.py')));
+    assert.ok(existsSync(p('etc/fail2ban/jail.d/couic.local')));
+  });
+
   it('the installed daemon runs from its new place (--version, finds its helper)', () => {
     // The wrapper names the final path; run the same entry point inside DESTDIR.
     const r = spawnSync(process.execPath, [p('usr/lib/couic/dist/src/daemon/main.js'), '--version'], { encoding: 'utf8' });
@@ -176,6 +186,7 @@ describe('packaging/install.sh PREFIX', { skip: built ? false : 'not built (npm 
     const unit = readFileSync(join(dest, 'usr/local/lib/systemd/system/couic.service'), 'utf8');
     assert.match(unit, /^ExecStart=\/usr\/local\/bin\/couic -c \/etc\/couic\/couic\.toml$/m);
     assert.ok(existsSync(join(dest, 'etc/couic/couic.toml')));
+    assert.match(readFileSync(join(dest, 'etc/fail2ban/action.d/couic.conf'), 'utf8'), /^couic_ban = \/usr\/local\/bin\/couic-ban$/m);
     assert.ok(!existsSync(join(dest, 'usr/lib')));
   });
 

@@ -16,7 +16,8 @@ import {
   u64,
   type Decoder,
 } from '../json.js';
-import { json, empty, type Reply } from '../reply.js';
+import { scanPeerJobs, peerEcho, type FastPeerJob } from '../peer-fast.js';
+import { json, empty, JSON_TYPE, type Reply } from '../reply.js';
 import type { Handler, RequestContext } from '../router.js';
 import { expirationError, invalid, nowSeconds, parsePathCidr, parsePolicy, SET_SUFFIX, tagError } from '../validate.js';
 
@@ -102,6 +103,15 @@ export const peerJobsDecoder = seqOf(
   ]) as Decoder<unknown> as Decoder<PeerJobInput>,
 );
 
+type PeerBody = { readonly fast: FastPeerJob[] } | { readonly strict: PeerJobInput[] };
+
+const peerBodyDecoder: Decoder<PeerBody> = (v, ctx) => ({ strict: peerJobsDecoder(v, ctx) });
+
+const fastPeerBody = (text: string): PeerBody | undefined => {
+  const fast = scanPeerJobs(text, nowSeconds());
+  return fast === undefined ? undefined : { fast };
+};
+
 function policyParam(ctx: RequestContext): Policy {
   const errors: FieldErrors = {};
   const policy = parsePolicy(ctx.params['policy'] ?? '', errors);
@@ -181,7 +191,15 @@ export function entryHandlers(entries: EntryService): EntryHandlers {
 
     async peer(ctx): Promise<Reply> {
       const policy = policyParam(ctx);
-      const jobs = await readFrameworkJson(ctx.req, ctx.bodyLimit, peerJobsDecoder);
+      const body = await readFrameworkJson(ctx.req, ctx.bodyLimit, peerBodyDecoder, fastPeerBody);
+      if ('fast' in body) {
+        // Well-formed body (the usual case): jobs decoded in one pass.
+        const jobs = body.fast;
+        await entries.applyPeer(policy, jobs, ctx.actor);
+        ctx.logger.info({ client: ctx.actor.name, group: ctx.actor.group, policy, jobs: jobs.length }, 'peer jobs applied');
+        return { status: 201, text: peerEcho(jobs), contentType: JSON_TYPE };
+      }
+      const jobs = body.strict;
       const parsed: PeerJob[] = jobs.map((j) => {
         const cidr = tryParseCidr(j.entry.cidr.text);
         if (cidr === undefined) throw new AppError('internal', 'peer cidr lost validation');

@@ -1,0 +1,197 @@
+/**
+ * couic-ban, the C client of action.d/couic.conf, against a transport stub
+ * (connection counter + request recorder; no bans are claimed to reach a
+ * kernel here): argument validation (junk → exit 2, fast, no connection),
+ * the exact request per command, the daemon's message on errors, and bounded
+ * failure when the daemon is down or stuck.
+ */
+import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { buildCouicBan, couicBan, startStub, tmpDir, writeClientFile, type Stub } from './lib.js';
+
+const TOKEN = '0b4c8f9e-2d3a-4f5b-8c6d-7e8f9a0b1c2d';
+
+describe('couic-ban', () => {
+  let dir: string;
+  let stub: Stub;
+  let tokenFile: string;
+  let status = 200;
+  let body = '{"applied":1}';
+  const opts = (): string[] => ['-s', stub.socketPath, '-k', tokenFile, '-t', '2000'];
+
+  before(async () => {
+    buildCouicBan();
+    dir = tmpDir('fb-ban-');
+    tokenFile = writeClientFile(dir, TOKEN);
+    stub = await startStub(path.join(dir, 'stub.sock'), () => ({ status, body }));
+  });
+  after(async () => {
+    await stub.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('refuses junk arguments with exit 2, a message, and no request', async () => {
+    const cases: [string[], RegExp][] = [
+      [['ban', 'fail2ban-sshd', 'a;b', '600'], /invalid IP address 'a;b'/],
+      [['ban', 'fail2ban-sshd', 'some.host.example', '600'], /invalid IP address 'some\.host\.example'/],
+      [['ban', 'fail2ban-sshd', 'None', '600'], /invalid IP address 'None'/],
+      [['ban', 'fail2ban-sshd', '192.0.2.010', '600'], /invalid IP address/],
+      [['ban', 'fail2ban-sshd', '', '600'], /invalid IP address/],
+      [['ban', 'fail2ban-sshd', ' 192.0.2.1', '600'], /invalid IP address/],
+      [['ban', 'fail2ban-sshd', 'fe80::1%eth0', '600'], /invalid IP address/],
+      [['ban', 'fail2ban-sshd', '192.0.2.0/33', '600'], /invalid prefix length/],
+      [['ban', 'fail2ban-sshd', '2001:db8::/129', '600'], /invalid prefix length/],
+      [['ban', 'fail2ban-sshd', '192.0.2.0/', '600'], /invalid prefix length/],
+      [['ban', 'fail2ban-sshd', '192.0.2.1', 'soon'], /invalid bantime 'soon'/],
+      [['ban', 'fail2ban-sshd', '192.0.2.1', '1h'], /invalid bantime/],
+      [['ban', 'fail2ban-sshd', '192.0.2.1'], /'ban' takes 3 arguments/],
+      [['unban', 'fail2ban-sshd'], /'unban' takes 2 arguments/],
+      [['ban', 'fail2ban-a.b', '192.0.2.1', '600'], /invalid owner/],
+      [['ban', 'x'.repeat(65), '192.0.2.1', '600'], /invalid owner/],
+      [['flush', 'untagged'], /invalid owner/],
+      [['zap', 'fail2ban-sshd'], /unknown command 'zap'/],
+      [['-b', 'yesterday', 'ban', 'fail2ban-sshd', '192.0.2.1', '600'], /invalid ban start time/],
+    ];
+    const before = stub.connections;
+    for (const [args, msg] of cases) {
+      const r = await couicBan([...opts(), ...args]);
+      assert.equal(r.code, 2, `${args.join(' ')}: exit 2 (stderr ${r.stderr})`);
+      assert.match(r.stderr, msg, args.join(' '));
+      assert.ok(r.ms < 1000, `${args.join(' ')}: fast (${r.ms.toFixed(1)} ms)`);
+    }
+    assert.equal(stub.connections, before, 'no connection for junk');
+  });
+
+  it('ban: POST /v1/bans/OWNER with the normalised CIDR and expiration = round(start) + bantime', async () => {
+    stub.requests.length = 0;
+    status = 200;
+    body = '{"applied":1}';
+    const now = Math.floor(Date.now() / 1000);
+    const cases: [string[], string, (e: number) => boolean][] = [
+      [['ban', 'fail2ban-sshd', '192.0.2.7', '600'], '192.0.2.7/32', (e) => e >= now + 599 && e <= now + 602],
+      [['-b', `${now + 10}.25`, 'ban', 'fail2ban-sshd', '192.0.2.8', '3600'], '192.0.2.8/32', (e) => e === now + 3610],
+      [['-b', `${now + 10}.75`, 'ban', 'fail2ban-sshd', '192.0.2.8', '3600'], '192.0.2.8/32', (e) => e === now + 3611],
+      [['-b', `${now}`, 'ban', 'fail2ban-sshd', '2001:DB8::0008', '-1'], '2001:db8::8/128', (e) => e === 0],
+      [['-b', `${now}`, 'ban', 'fail2ban-sshd', '198.51.100.77/24', '60'], '198.51.100.0/24', (e) => e === now + 60],
+      [['-b', `${now}`, 'prolong', 'fail2ban-sshd', '2001:db8:1:2::9/48', '120'], '2001:db8:1::/48', (e) => e === now + 120],
+      // a ban that already ended still gets a future expiration (the daemon wants one)
+      [['-b', `${now - 7200}`, 'ban', 'fail2ban-sshd', '192.0.2.9', '60'], '192.0.2.9/32', (e) => e >= now + 1 && e <= now + 3],
+    ];
+    for (const [args, cidr, okExp] of cases) {
+      const r = await couicBan([...opts(), ...args]);
+      assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
+      assert.equal(r.stderr, '');
+      const req = stub.requests.at(-1);
+      assert.ok(req);
+      assert.equal(req.method, 'POST');
+      assert.equal(req.path, '/v1/bans/fail2ban-sshd');
+      assert.equal(req.headers['authorization'], `Bearer ${TOKEN}`);
+      assert.equal(req.headers['content-type'], 'application/json');
+      assert.equal(req.headers['connection'], 'close');
+      const j = JSON.parse(req.body) as { cidr: string; expiration: number };
+      assert.deepEqual(Object.keys(j), ['cidr', 'expiration']);
+      assert.equal(j.cidr, cidr, args.join(' '));
+      assert.ok(okExp(j.expiration), `${args.join(' ')}: expiration ${j.expiration} (now ${now})`);
+    }
+  });
+
+  it('unban, flush and check: one request each', async () => {
+    stub.requests.length = 0;
+    status = 204;
+    body = '';
+    const c0 = stub.connections;
+    assert.equal((await couicBan([...opts(), 'unban', 'fail2ban-sshd', '192.0.2.7'])).code, 0);
+    assert.equal((await couicBan([...opts(), 'unban', 'fail2ban-sshd', '2001:db8:1:2::9/48'])).code, 0);
+    status = 200;
+    body = '{"removed":3}';
+    assert.equal((await couicBan([...opts(), 'flush', 'fail2ban-sshd'])).code, 0);
+    body = '[]';
+    assert.equal((await couicBan([...opts(), 'check', 'fail2ban-sshd'])).code, 0);
+    assert.deepEqual(
+      stub.requests.map((r) => `${r.method} ${r.path} ${r.body}`),
+      [
+        'DELETE /v1/bans/fail2ban-sshd/192.0.2.7/32 ',
+        'DELETE /v1/bans/fail2ban-sshd/2001:db8:1::/48 ',
+        'DELETE /v1/bans/fail2ban-sshd ',
+        'GET /v1/bans/fail2ban-sshd ',
+      ],
+    );
+    assert.equal(stub.connections - c0, 4, 'one connection per call');
+  });
+
+  it('an error answer: exit 1 with the daemon message', async () => {
+    status = 422;
+    body = '{"code":"invalid","message":"Validation failed","errors":{"expiration":{"code":"invalid","message":"must be in the future"}}}';
+    const r = await couicBan([...opts(), 'ban', 'fail2ban-sshd', '192.0.2.7', '600']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /POST \/v1\/bans\/fail2ban-sshd: HTTP 422: .*Validation failed.*must be in the future/);
+    status = 401;
+    body = '{"code":"unauthorized","message":"Unauthorized","errors":{}}';
+    const r2 = await couicBan([...opts(), 'unban', 'fail2ban-sshd', '192.0.2.7']);
+    assert.equal(r2.code, 1);
+    assert.match(r2.stderr, /HTTP 401: .*Unauthorized/);
+  });
+
+  it('token file problems: exit 1, no request', async () => {
+    const c0 = stub.connections;
+    const r = await couicBan(['-s', stub.socketPath, '-k', path.join(dir, 'missing.toml'), 'flush', 'fail2ban-sshd']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /cannot read client file .*missing\.toml/);
+    const bad = writeClientFile(tmpDir('fb-tok-'), 'abc def');
+    const r2 = await couicBan(['-s', stub.socketPath, '-k', bad, 'flush', 'fail2ban-sshd']);
+    assert.equal(r2.code, 1);
+    assert.match(r2.stderr, /bad token in client file/);
+    rmSync(path.dirname(bad), { recursive: true, force: true });
+    assert.equal(stub.connections, c0);
+  });
+
+  it('daemon down: exit 1 at once (no socket, or nobody listening)', async () => {
+    const r = await couicBan(['-s', path.join(dir, 'nothing.sock'), '-k', tokenFile, '-t', '3000', 'ban', 'fail2ban-sshd', '192.0.2.7', '600']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /cannot connect to .*nothing\.sock: No such file or directory/);
+    assert.ok(r.ms < 1000, `${r.ms} ms`);
+    // a socket file left by a dead daemon
+    const dead = path.join(dir, 'dead.sock');
+    const srv = net.createServer();
+    await new Promise<void>((res) => srv.listen(dead, () => res()));
+    // the listener goes away (the file may stay, as after a crash)
+    await new Promise<void>((res) => srv.close(() => res()));
+    const r2 = await couicBan(['-s', dead, '-k', tokenFile, '-t', '3000', 'unban', 'fail2ban-sshd', '192.0.2.7']);
+    assert.equal(r2.code, 1);
+    assert.match(r2.stderr, /cannot connect to .*dead\.sock: (Connection refused|No such file or directory)/);
+    assert.ok(r2.ms < 1000, `${r2.ms} ms`);
+  });
+
+  it('stuck daemon (accepts, never answers): exit 1 within the timeout', async () => {
+    const stuck = await startStub(path.join(dir, 'stuck.sock'), () => null);
+    try {
+      const r = await couicBan(['-s', stuck.socketPath, '-k', tokenFile, '-t', '400', 'ban', 'fail2ban-sshd', '192.0.2.7', '600']);
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /no answer from .*stuck\.sock within 400 ms/);
+      assert.ok(r.ms >= 380 && r.ms < 1500, `${r.ms} ms`);
+      assert.equal(stuck.requests.length, 1, 'the request was sent');
+      const r2 = await couicBan(['-s', stuck.socketPath, '-k', tokenFile, '-t', '0.3s', 'flush', 'fail2ban-sshd']);
+      assert.equal(r2.code, 1);
+      assert.match(r2.stderr, /within 300 ms/);
+    } finally {
+      await stuck.close();
+    }
+  });
+
+  it('is quick: about half a millisecond per call against an instant peer', async (t) => {
+    status = 200;
+    body = '{"applied":1}';
+    const n = 200;
+    const t0 = performance.now();
+    for (let i = 0; i < n; i++) {
+      const r = await couicBan([...opts(), 'ban', 'fail2ban-sshd', `10.1.${i >> 8}.${i & 255}`, '600']);
+      assert.equal(r.code, 0);
+    }
+    const per = (performance.now() - t0) / n;
+    // spawn from node included; informative only
+    t.diagnostic(`couic-ban round trip incl. node spawn: ${per.toFixed(2)} ms/call`);
+  });
+});

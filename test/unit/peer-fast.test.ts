@@ -1,0 +1,169 @@
+/**
+ * The peer-body fast path (src/api/peer-fast.ts) must give exactly what the
+ * strict reader gives, or give up (undefined) so that the strict reader
+ * decides — in particular for everything JSON.parse-like readers get wrong
+ * (duplicate keys, floats and huge integers for a u64, escapes).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { peerJobsDecoder } from '../../src/api/handlers/entries.js';
+import { decodeJson } from '../../src/api/json.js';
+import { peerEcho, scanPeerJobs } from '../../src/api/peer-fast.js';
+import { tryParseCidr } from '../../src/net/cidr.js';
+
+const NOW = Math.floor(Date.now() / 1000);
+const FUTURE = NOW + 3600;
+
+interface Norm {
+  action: string;
+  cidr: string;
+  family: number;
+  prefixLen: number;
+  addr: number[];
+  tag: string;
+  expiration: number;
+}
+
+/** The strict reader's result (as the handler turns it into core jobs) and its 201 echo; or the error text. */
+function strict(text: string): { jobs: Norm[]; echo: string } | { error: string } {
+  let decoded;
+  try {
+    decoded = decodeJson(text, peerJobsDecoder);
+  } catch (err) {
+    return { error: (err as Error).message };
+  }
+  const jobs = decoded.map((j) => {
+    const c = tryParseCidr(j.entry.cidr.text)!;
+    return { action: j.action, cidr: c.text, family: c.family, prefixLen: c.prefixLen, addr: [...c.addr], tag: j.entry.tag ?? '', expiration: j.entry.expiration };
+  });
+  const echo = JSON.stringify(decoded.map((j) => ({
+    action: j.action,
+    entry: { cidr: j.entry.cidr.raw, tag: j.entry.tag, expiration: j.entry.expiration, metadata: j.entry.metadata },
+  })));
+  return { jobs, echo };
+}
+
+function fast(text: string): { jobs: Norm[]; echo: string } | undefined {
+  const r = scanPeerJobs(text, NOW);
+  if (r === undefined) return undefined;
+  return {
+    jobs: r.map((j) => ({
+      action: j.action, cidr: j.entry.cidr.text, family: j.entry.cidr.family, prefixLen: j.entry.cidr.prefixLen,
+      addr: [...j.entry.cidr.addr], tag: j.entry.tag, expiration: j.entry.expiration,
+    })),
+    echo: peerEcho(r),
+  };
+}
+
+const job = (entry: string, action = 'add'): string => `{"action":"${action}","entry":${entry}}`;
+
+/** Bodies the fast path must accept, with the strict result. */
+const ACCEPTED: readonly string[] = [
+  '[]',
+  ' \n[ ]\t',
+  `[${job('{"cidr":"10.0.0.1/32","tag":"peer1","expiration":0}')}]`,
+  `[${job('{"cidr":"10.0.0.1/32","expiration":0}')}]`,
+  `[${job('{"cidr":"10.0.0.1/32","tag":null,"expiration":0,"metadata":null}')}]`,
+  `[${job('{"cidr":"10.0.0.1/32","tag":"","expiration":0}')}]`,
+  `[${job(`{"expiration":${FUTURE},"tag":"x","cidr":"192.168.1.100/24"}`)}]`, // host bits: normalized, echo keeps them
+  `[${job('{"cidr":"0.0.0.0/0","expiration":0}')}, ${job('{"cidr":"255.255.255.255/32","expiration":0}', 'remove')}]`,
+  `[${job('{"cidr":"1.2.3.4/8","expiration":0}')}]`,
+  `[${job('{"cidr":"010.0.0.0/8","expiration":0}')}]`, // leading zeros: generic parser, echo reformatted
+  `[${job('{"cidr":"10.0.0.0/08","expiration":0}')}]`,
+  `[${job('{"cidr":"2001:db8::1/32","expiration":0}')}]`,
+  `[${job('{"cidr":"::ffff:192.168.1.0/120","expiration":0}')}]`,
+  `[${job('{"cidr":"::/0","expiration":0}')}]`,
+  `[{"entry":{"cidr":"10.0.0.1/32","expiration":0},"action":"remove"}]`,
+  `[\n  {\n    "action" : "add" ,\n    "entry" : { "cidr" : "10.9.8.7/32" , "expiration" : 0 }\n  }\n]\n`,
+  `[${job('{"cidr":"10.0.0.1/32","tag":"A-b_9","expiration":0}')},${job('{"cidr":"10.0.0.2/32","tag":"A-b_9","expiration":0}')}]`,
+  `[${job('{"cidr":"10.0.0.1/32","tag":"élan","expiration":0}')}]`.replace('élan', 'x'.repeat(64)),
+];
+
+/** Bodies the fast path must leave to the strict reader (errors or rare shapes). */
+const DECLINED: readonly string[] = [
+  '',
+  '{}',
+  '[5]',
+  '[{}]',
+  '[[]]',
+  '[{"action":"add"}]',
+  '[{"action":"add","entry":{}}]',
+  `[${job('{"cidr":"10.0.0.1/32","expiration":0}')},]`,
+  `[${job('{"cidr":"10.0.0.1/32","expiration":0}')}] x`,
+  `[${job('{"cidr":"10.0.0.1/32","expiration":0}')}`,
+  `[${job('{"cidr":"10.0.0.1/32","expiration":0,}')}]`,
+  `[${job('{"cidr":"10.0.0.1/32","expiration":0}', 'ban')}]`,
+  '[{"action":5,"entry":{"cidr":"1.2.3.0/24","expiration":0}}]',
+  '[{"action":"add","action":"add","entry":{"cidr":"1.2.3.0/24","expiration":0}}]',
+  '[{"action":"add","entry":{"cidr":"1.2.3.0/24","expiration":0},"entry":{"cidr":"1.2.3.0/24","expiration":0}}]',
+  `[${job('{"cidr":"10.0.0.1/32","cidr":"10.0.0.2/32","expiration":0}')}]`,
+  `[${job('{"cidr":"10.0.0.1/32","tag":"a","tag":"b","expiration":0}')}]`,
+  `[${job('{"cidr":"10.0.0.1/32","expiration":0,"expiration":0}')}]`,
+  `[${job('{"cidr":"10.0.0.1/32","expiration":0,"metadata":null,"metadata":null}')}]`,
+  `[${job('{"cidr":"10.0.0.1/32","expiration":1.0}')}]`,
+  `[${job('{"cidr":"10.0.0.1/32","expiration":0.0}')}]`,
+  `[${job('{"cidr":"10.0.0.1/32","expiration":1e3}')}]`,
+  `[${job('{"cidr":"10.0.0.1/32","expiration":0E0}')}]`,
+  `[${job('{"cidr":"10.0.0.1/32","expiration":-0}')}]`,
+  `[${job('{"cidr":"10.0.0.1/32","expiration":-1}')}]`,
+  `[${job('{"cidr":"10.0.0.1/32","expiration":01}')}]`,
+  `[${job('{"cidr":"10.0.0.1/32","expiration":18446744073709551615}')}]`,
+  `[${job('{"cidr":"10.0.0.1/32","expiration":18446744073709551616}')}]`,
+  `[${job('{"cidr":"10.0.0.1/32","expiration":9007199254740993}')}]`,
+  `[${job('{"cidr":"10.0.0.1/32","expiration":"0"}')}]`,
+  `[${job('{"cidr":"10.0.0.1/32","expiration":null}')}]`,
+  `[${job('{"cidr":"10.0.0.1/32","expiration":5}')}]`,
+  `[${job('{"cidr":"10.0.0.1/32"}', 'remove')}]`,
+  `[${job('{"cidr":"10.0.0.1","expiration":0}')}]`,
+  `[${job('{"cidr":"10.0.0.1/33","expiration":0}')}]`,
+  `[${job('{"cidr":" 10.0.0.1/32","expiration":0}')}]`,
+  `[${job('{"cidr":"10.0.0.1/32","tag":"a.couic","expiration":0}')}]`,
+  `[${job('{"cidr":"10.0.0.1/32","tag":"UNTAGGED","expiration":0}')}]`,
+  `[${job('{"cidr":"10.0.0.1/32","tag":"a b","expiration":0}')}]`,
+  `[${job('{"cidr":"10.0.0.1/32","tag":"tag-with-émoji","expiration":0}')}]`,
+  `[${job(`{"cidr":"10.0.0.1/32","tag":"${'x'.repeat(65)}","expiration":0}`)}]`,
+  `[${job('{"cidr":"10.0.0.1/32","tag":5,"expiration":0}')}]`,
+  `[${job('{"cidr":"10.0.0.1/32","expiration":0,"metadata":{"kind":"k","detail":"d"}}')}]`,
+  `[${job('{"cidr":"10.0.0.1/32","expiration":0,"metadata":{"detail":"d","kind":"k","extra":{"a":1.5}}}')}]`,
+  `[${job('{"cidr":"10.0.0.1/32","expiration":0,"pad":1e400}')}]`,
+  `[${job('{"cidr":"10.0.0.1/32","expiration":0,"other":1}')}]`,
+  `[{"action":"add","entry":{"cidr":"10.0.0.1/32","expiration":0},"x":[1,2]}]`,
+  `[${job('{"cidr":"10.0.0.1\\/32","expiration":0}')}]`,
+  `[${job('{"c\\u0069dr":"10.0.0.1/32","cidr":"10.0.0.2/32","expiration":0}')}]`,
+  `[${job('{"cidr":"10.0.0.1/32","tag":"\\ud800","expiration":0}')}]`,
+  `[${job('{"cidr":"10.0.0.1/32","tag":"a\tb","expiration":0}')}]`,
+  `[["add",{"cidr":"10.0.0.1/32","expiration":0}]]`,
+  `[${job('["10.0.0.1/32","t",0]')}]`,
+  `[${job('{"cidr":"10.0.0.1/32","tag":nul,"expiration":0}')}]`,
+  `[${job('{"cidr":"10.0.0.1/32","tag":nullx,"expiration":0}')}]`,
+  `\ufeff[${job('{"cidr":"10.0.0.1/32","expiration":0}')}]`,
+];
+
+test('fast path: same jobs and echo as the strict reader', () => {
+  for (const text of ACCEPTED) {
+    const f = fast(text);
+    const s = strict(text);
+    assert.ok(!('error' in s), `strict rejects ${text}: ${'error' in s ? s.error : ''}`);
+    assert.notEqual(f, undefined, `fast path declined ${text}`);
+    assert.deepEqual(f, s, text);
+  }
+});
+
+test('fast path: gives up on everything else, the strict reader decides', () => {
+  for (const text of DECLINED) {
+    assert.equal(scanPeerJobs(text, NOW), undefined, text);
+  }
+});
+
+test('fast path: a large generated body', () => {
+  const jobs: string[] = [];
+  for (let i = 0; i < 5000; i += 1) {
+    const cidr = i % 7 === 0 ? `2001:db8:${i.toString(16)}::/48` : `10.${(i >> 8) & 255}.${i & 255}.${i % 3}/${16 + (i % 17)}`;
+    const tag = i % 5 === 0 ? '' : i % 5 === 1 ? ',"tag":null' : `,"tag":"t${i % 9}"`;
+    jobs.push(`{"action":"${i % 4 === 0 ? 'remove' : 'add'}","entry":{"cidr":"${cidr}"${tag},"expiration":${i % 2 === 0 ? 0 : FUTURE + i}}}`);
+  }
+  const text = `[${jobs.join(',')}]`;
+  const f = fast(text);
+  assert.notEqual(f, undefined);
+  assert.deepEqual(f, strict(text));
+});
