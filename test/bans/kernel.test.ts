@@ -6,19 +6,13 @@
  * entries and kernel maps agree), also from a compacted journal.
  */
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { formatCidr } from '../../src/net/cidr.js';
-import { helperPath } from '../../src/xdp/helper.js';
-import { daemonBuilt, startDaemon, type Daemon, type DaemonOptions } from '../lib/daemon.js';
+import type { Daemon, DaemonOptions } from '../lib/daemon.js';
+import { assertKernelMatchesApi, kernelSkip, startPinnedDaemon, type ApiEntry } from '../lib/kernel.js';
 
-const HELPER = helperPath();
-const hasBpftool = spawnSync('bpftool', ['version']).status === 0;
-const skip = !daemonBuilt() || !existsSync(HELPER) || process.getuid?.() !== 0 || !hasBpftool
-  ? 'needs root, bpftool, the built daemon and helper'
-  : false;
+const skip = kernelSkip;
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const nowS = (): number => Math.floor(Date.now() / 1000);
@@ -31,48 +25,10 @@ function rng(seed: number): () => number {
   };
 }
 
-const MAPS = [
-  ['drop4_exact', 'drop', 4, false], ['drop6_exact', 'drop', 6, false], ['drop4_lpm', 'drop', 4, true], ['drop6_lpm', 'drop', 6, true],
-  ['ignore4_exact', 'ignore', 4, false], ['ignore6_exact', 'ignore', 6, false], ['ignore4_lpm', 'ignore', 4, true], ['ignore6_lpm', 'ignore', 6, true],
-] as const;
-
-/** Drop map content from the pins: cidr -> tag id. */
-function kernelDrop(pinDir: string): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const [name, policy, family, lpm] of MAPS) {
-    if (policy !== 'drop') continue;
-    const raw = execFileSync('bpftool', ['-j', 'map', 'dump', 'pinned', join(pinDir, 'maps', name)], { encoding: 'utf8', maxBuffer: 1 << 30 });
-    for (const r of JSON.parse(raw) as { key: string[]; value: string[] }[]) {
-      const k = r.key.map((x) => Number.parseInt(x, 16));
-      const v = r.value.map((x) => Number.parseInt(x, 16));
-      const size = family === 4 ? 4 : 16;
-      const prefixLen = lpm ? (k[0]! | (k[1]! << 8) | (k[2]! << 16) | (k[3]! << 24)) : size * 8;
-      const addr = Uint8Array.from(lpm ? k.slice(4, 4 + size) : k.slice(0, size));
-      out.set(formatCidr({ family, addr, prefixLen }), (v[0]! | (v[1]! << 8) | (v[2]! << 16) | (v[3]! << 24)) >>> 0);
-    }
-  }
-  return out;
-}
-
-interface ApiEntry { cidr: string; tag: string; expiration: number; creation: number }
-
-/** GET /v1/drop == the kernel drop maps, one tag id per tag string and back. */
-async function assertKernelMatchesApi(d: Daemon, pinDir: string): Promise<Map<string, ApiEntry>> {
-  const r = await d.request('GET', '/v1/drop');
-  assert.equal(r.status, 200);
-  const api = new Map((r.json() as ApiEntry[]).map((e) => [e.cidr, e]));
-  const kernel = kernelDrop(pinDir);
-  assert.deepEqual([...kernel.keys()].sort(), [...api.keys()].sort(), 'kernel drop maps hold exactly what the API lists');
-  const idOfTag = new Map<string, number>();
-  const tagOfId = new Map<number, string>();
-  for (const [k, e] of api) {
-    const id = kernel.get(k)!;
-    if (idOfTag.has(e.tag)) assert.equal(idOfTag.get(e.tag), id, `tag ${e.tag} has one id`);
-    if (tagOfId.has(id)) assert.equal(tagOfId.get(id), e.tag, `id ${id} has one tag`);
-    idOfTag.set(e.tag, id);
-    tagOfId.set(id, e.tag);
-  }
-  return api;
+/** GET /v1/drop == the kernel drop maps (test/lib/kernel.ts), keyed by cidr. */
+async function assertDropMatchesApi(d: Daemon, pinDir: string): Promise<Map<string, ApiEntry>> {
+  const { api } = await assertKernelMatchesApi(d, pinDir);
+  return new Map([...api].filter(([k]) => k.startsWith('drop|')).map(([k, e]) => [k.slice('drop|'.length), e]));
 }
 
 async function claimsOf(d: Daemon, owner: string): Promise<Map<string, number>> {
@@ -81,17 +37,12 @@ async function claimsOf(d: Daemon, owner: string): Promise<Map<string, number>> 
   return new Map((r.json() as { cidr: string; expiration: number }[]).map((c) => [c.cidr, c.expiration]));
 }
 
-let pinSeq = 0;
 async function withDaemon(opts: DaemonOptions & { extra?: string }, fn: (d: Daemon, pinDir: string) => Promise<void>): Promise<void> {
-  const pinDir = `/sys/fs/bpf/couic-bans-${process.pid}-${(pinSeq += 1)}`;
-  mkdirSync(pinDir, { recursive: true });
-  const d = await startDaemon({ ...opts, extraToml: `pin_dir = ${JSON.stringify(pinDir)}\n${opts.extra ?? ''}` });
+  const { d, pinDir, stop } = await startPinnedDaemon(opts);
   try {
     await fn(d, pinDir);
   } finally {
-    await d.stop();
-    spawnSync(HELPER, ['--unpin', pinDir]);
-    rmSync(pinDir, { recursive: true, force: true });
+    await stop();
   }
 }
 
@@ -161,7 +112,7 @@ describe('bans: kernel maps == API (pinned maps read with bpftool)', { skip, tim
       const model = new Model();
 
       const check = async (): Promise<void> => {
-        const api = await assertKernelMatchesApi(d, pinDir);
+        const api = await assertDropMatchesApi(d, pinDir);
         const want = model.entries();
         assert.deepEqual([...api.keys()].sort(), [...want.keys()].sort(), 'entries == model');
         for (const [k, e] of want) {
@@ -277,7 +228,7 @@ describe('bans: kernel maps == API (pinned maps read with bpftool)', { skip, tim
         assert.equal(res.signal, 'SIGKILL');
         assert.ok(held.size > 200, `only ${held.size} claims acknowledged before the kill`);
         await d.restart();
-        const api = await assertKernelMatchesApi(d, pinDir);
+        const api = await assertDropMatchesApi(d, pinDir);
         const claims = new Map<string, string>();
         for (const o of OWNERS) for (const c of (await claimsOf(d, o)).keys()) claims.set(c, o);
         for (const [c, o] of held) {

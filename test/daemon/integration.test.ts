@@ -5,19 +5,14 @@
  * daemon and a kill -9 of the helper.
  */
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { formatCidr } from '../../src/net/cidr.js';
-import { helperPath } from '../../src/xdp/helper.js';
-import { daemonBuilt, startDaemon, type Daemon, type DaemonOptions } from '../lib/daemon.js';
+import type { Daemon, DaemonOptions } from '../lib/daemon.js';
+import { apiEntries, assertKernelMatchesApi, kernelSkip, startPinnedDaemon } from '../lib/kernel.js';
 
-const HELPER = helperPath();
-const hasBpftool = spawnSync('bpftool', ['version']).status === 0;
-const skip = !daemonBuilt() || !existsSync(HELPER) || process.getuid?.() !== 0 || !hasBpftool
-  ? 'needs root, bpftool, the built daemon and helper'
-  : false;
+const skip = kernelSkip;
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -29,73 +24,12 @@ function rng(seed: number): () => number {
   };
 }
 
-const MAPS = [
-  ['drop4_exact', 'drop', 4, false], ['drop6_exact', 'drop', 6, false], ['drop4_lpm', 'drop', 4, true], ['drop6_lpm', 'drop', 6, true],
-  ['ignore4_exact', 'ignore', 4, false], ['ignore6_exact', 'ignore', 6, false], ['ignore4_lpm', 'ignore', 4, true], ['ignore6_lpm', 'ignore', 6, true],
-] as const;
-
-/** Kernel content from the pinned maps: `policy|cidr` -> tag id. */
-function kernelMaps(pinDir: string): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const [name, policy, family, lpm] of MAPS) {
-    const raw = execFileSync('bpftool', ['-j', 'map', 'dump', 'pinned', join(pinDir, 'maps', name)], { encoding: 'utf8', maxBuffer: 1 << 30 });
-    const rows = JSON.parse(raw) as { key: string[]; value: string[] }[];
-    for (const r of rows) {
-      const k = r.key.map((x) => Number.parseInt(x, 16));
-      const v = r.value.map((x) => Number.parseInt(x, 16));
-      const size = family === 4 ? 4 : 16;
-      const prefixLen = lpm ? (k[0]! | (k[1]! << 8) | (k[2]! << 16) | (k[3]! << 24)) : size * 8;
-      const addr = Uint8Array.from(lpm ? k.slice(4, 4 + size) : k.slice(0, size));
-      const tag = (v[0]! | (v[1]! << 8) | (v[2]! << 16) | (v[3]! << 24)) >>> 0;
-      out.set(`${policy}|${formatCidr({ family, addr, prefixLen })}`, tag);
-    }
-  }
-  return out;
-}
-
-interface ApiEntry { cidr: string; tag: string | null; expiration: number; creation: number }
-
-async function apiEntries(d: Daemon): Promise<Map<string, ApiEntry>> {
-  const out = new Map<string, ApiEntry>();
-  for (const policy of ['drop', 'ignore']) {
-    const r = await d.request('GET', `/v1/${policy}`);
-    assert.equal(r.status, 200);
-    for (const e of r.json() as ApiEntry[]) out.set(`${policy}|${e.cidr}`, e);
-  }
-  return out;
-}
-
-/** API list == kernel maps, and tag strings <-> tag ids is a bijection. */
-async function assertKernelMatchesApi(d: Daemon, pinDir: string): Promise<Map<string, ApiEntry>> {
-  const api = await apiEntries(d);
-  const kernel = kernelMaps(pinDir);
-  assert.deepEqual([...kernel.keys()].sort(), [...api.keys()].sort(), 'kernel maps hold exactly what the API lists');
-  const idOfTag = new Map<string, number>();
-  const tagOfId = new Map<number, string>();
-  for (const [k, e] of api) {
-    const id = kernel.get(k)!;
-    const tag = `${k.split('|')[0]}/${e.tag ?? ''}`.replace(/^(drop|ignore)\//, '');
-    if (idOfTag.has(tag)) assert.equal(idOfTag.get(tag), id, `tag ${tag} has one id`);
-    if (tagOfId.has(id)) assert.equal(tagOfId.get(id), tag, `id ${id} has one tag`);
-    idOfTag.set(tag, id);
-    tagOfId.set(id, tag);
-    assert.ok(id >= 1, 'tag ids start at 1');
-  }
-  return api;
-}
-
-let pinSeq = 0;
 async function withDaemon(opts: DaemonOptions & { extra?: string }, fn: (d: Daemon, pinDir: string) => Promise<void>): Promise<void> {
-  const pinDir = `/sys/fs/bpf/couic-it-${process.pid}-${(pinSeq += 1)}`;
-  mkdirSync(pinDir, { recursive: true });
-  // The harness appends extraToml right after its [dataplane] keys.
-  const d = await startDaemon({ ...opts, extraToml: `pin_dir = ${JSON.stringify(pinDir)}\n${opts.extra ?? ''}` });
+  const { d, pinDir, stop } = await startPinnedDaemon(opts);
   try {
     await fn(d, pinDir);
   } finally {
-    await d.stop();
-    spawnSync(HELPER, ['--unpin', pinDir]);
-    rmSync(pinDir, { recursive: true, force: true });
+    await stop();
   }
 }
 
@@ -174,7 +108,7 @@ describe('daemon integration (pinned maps read with bpftool)', { skip, timeout: 
           assert.equal(r.status, expected, r.text);
         }
         if (round % 6 === 5) {
-          const api = await assertKernelMatchesApi(d, pinDir);
+          const { api } = await assertKernelMatchesApi(d, pinDir);
           assert.deepEqual([...api.keys()].sort(), [...model.keys()].sort());
           for (const [k, e] of api) assert.equal(e.tag, model.get(k)!.tag, `tag of ${k}`);
         }
@@ -183,7 +117,7 @@ describe('daemon integration (pinned maps read with bpftool)', { skip, timeout: 
       // Expiry: gone from API and kernel within 1 s after expireAt.
       await sleep(Math.max(0, expireAt * 1000 + 1000 - Date.now()));
       for (const [k, e] of model) if (e.expiration !== 0) model.delete(k);
-      const api = await assertKernelMatchesApi(d, pinDir);
+      const { api } = await assertKernelMatchesApi(d, pinDir);
       assert.deepEqual([...api.keys()].sort(), [...model.keys()].sort());
     });
   });
@@ -214,7 +148,7 @@ describe('daemon integration (pinned maps read with bpftool)', { skip, timeout: 
       assert.equal(res.signal, 'SIGKILL');
       assert.ok(acked.size > 200, `only ${acked.size} acknowledged before the kill`);
       await d.restart();
-      const api = await assertKernelMatchesApi(d, pinDir);
+      const { api } = await assertKernelMatchesApi(d, pinDir);
       for (const c of acked) assert.ok(api.has(`drop|${c}`), `acknowledged ${c} lost`);
       for (const k of api.keys()) assert.ok(attempted.has(k.slice(5)), `${k} was never requested`);
       assert.ok(api.size - acked.size <= 16, 'at most the in-flight requests are extra');
@@ -249,7 +183,7 @@ describe('daemon integration (pinned maps read with bpftool)', { skip, timeout: 
       assert.equal(after.length, 1);
       assert.notEqual(after[0], helpers[0]);
       assert.match(d.output(), /couic-helper restarted and resynced/);
-      const api = await assertKernelMatchesApi(d, pinDir);
+      const { api } = await assertKernelMatchesApi(d, pinDir);
       assert.equal(api.size, acked.length);
       for (const c of acked) assert.ok(api.has(`drop|${c}`));
     });
@@ -270,7 +204,7 @@ describe('daemon integration (pinned maps read with bpftool)', { skip, timeout: 
       const journalFiles = readFileSync(join(d.workingDir, 'journal', 'wal-0000000001.log')).length;
       assert.ok(journalFiles > 16);
       await d.restart();
-      const after = await assertKernelMatchesApi(d, pinDir);
+      const { api: after } = await assertKernelMatchesApi(d, pinDir);
       assert.deepEqual([...after.entries()].sort(), [...before.entries()].sort());
     });
   });

@@ -18,8 +18,8 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { daemonBuilt, startDaemon, type Daemon } from '../lib/daemon.js';
-import { ping, run, udpReceiver, udpSend } from '../lib/netns.js';
-import { buildCouicBan, CLI_MAIN, COUIC_BAN, createFbPair, F2b, fail2banMissing, waitFor, type FbPair } from './lib.js';
+import { createPair, ping, run, udpReceiver, udpSend, type NetnsPair } from '../lib/netns.js';
+import { buildCouicBan, CLI_MAIN, COUIC_BAN, F2b, fail2banMissing, waitFor } from './lib.js';
 
 const skip = fail2banMissing() || (!daemonBuilt() ? 'needs the built daemon' : false);
 
@@ -31,7 +31,7 @@ interface Entry {
 
 for (const variant of ['couic', 'couic.py'] as const) {
   describe(`fail2ban → ${variant} → couic daemon → XDP`, { skip, timeout: 300_000 }, () => {
-    let pair: FbPair;
+    let pair: NetnsPair;
     let daemon: Daemon;
     let f: F2b;
     let ctlConf: string;
@@ -48,12 +48,12 @@ for (const variant of ['couic', 'couic.py'] as const) {
       assert.equal(r.status, 200, r.text);
       return r.json() as Entry[];
     };
-    const passes = (src: string): Promise<boolean> => ping(pair.sender, src, src.includes(':') ? pair.rV6 : pair.rV4, 2);
+    const passes = (src: string): Promise<boolean> => ping(pair.sender.ns, src, src.includes(':') ? pair.receiver.v6 : pair.receiver.v4, 2);
 
     before(async () => {
       buildCouicBan();
-      pair = await createFbPair(4);
-      daemon = await startDaemon({ ifaces: [pair.ifR], wrapper: ['ip', 'netns', 'exec', pair.receiver] });
+      pair = await createPair({ prefix: 'fb', extraSources: 4 });
+      daemon = await startDaemon({ ifaces: [pair.receiver.ifname], wrapper: ['ip', 'netns', 'exec', pair.receiver.ns] });
       clientFile = path.join(daemon.workingDir, 'rbac', 'clients', 'couicctl.toml');
       ctlConf = path.join(daemon.workingDir, '..', 'couicctl-test.toml');
       writeFileSync(ctlConf, `mode = "local"\nsocket = ${JSON.stringify(daemon.socketPath)}\nclient_file = ${JSON.stringify(clientFile)}\n`);
@@ -61,7 +61,7 @@ for (const variant of ['couic', 'couic.py'] as const) {
         ? `couic[couic_ban="${COUIC_BAN}", socket="${daemon.socketPath}", client_file="${clientFile}"]`
         : `couic.py[socket="${daemon.socketPath}", client_file="${clientFile}"]`;
       f = new F2b({
-        netns: pair.receiver,
+        netns: pair.receiver.ns,
         jails: {
           j1: { action: opts, bantime: '600' },
           // its own (silent) log: j2 bans only through banip
@@ -96,9 +96,9 @@ for (const variant of ['couic', 'couic.py'] as const) {
       assert.match(table, new RegExp(`│ drop +┆ ${bad.replace(/\./g, '\\.')}/32 +┆ fail2ban-j1 +┆ (9m|10m)\\d+s +│`), table);
       assert.equal(await passes(bad), false, 'ping from the banned source is dropped');
       assert.equal(await passes(good), true, 'another source passes');
-      const rx = await udpReceiver(pair.receiver, pair.rV4, 9999);
-      await udpSend(pair.sender, bad, pair.rV4, 9999, 20);
-      await udpSend(pair.sender, good, pair.rV4, 9999, 20);
+      const rx = await udpReceiver(pair.receiver.ns, pair.receiver.v4, 9999);
+      await udpSend(pair.sender.ns, bad, pair.receiver.v4, 9999, 20);
+      await udpSend(pair.sender.ns, good, pair.receiver.v4, 9999, 20);
       const counts = await rx.stop();
       assert.equal(counts[bad] ?? 0, 0, 'no UDP from the banned source');
       assert.equal(counts[good], 20, 'UDP from the other source');

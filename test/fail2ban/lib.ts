@@ -12,7 +12,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { REPO_ROOT } from '../lib/daemon.js';
-import { exec, randSuffix, run, type ExecResult } from '../lib/netns.js';
+import { run, type ExecResult } from '../lib/netns.js';
 
 export const COUIC_BAN = path.join(REPO_ROOT, 'src', 'helper', '.output', 'couic-ban');
 export const ACTION_DIR = path.join(REPO_ROOT, 'action.d');
@@ -247,69 +247,6 @@ export async function waitFor<T>(fn: () => Promise<T> | T, timeoutMs: number, st
     const v = await fn();
     if (v || Date.now() > deadline) return v;
     await sleep(stepMs);
-  }
-}
-
-// --- namespaces ----------------------------------------------------------------
-
-export interface FbPair {
-  readonly sender: string;
-  readonly receiver: string;
-  readonly ifS: string;
-  readonly ifR: string;
-  readonly sV4: string;
-  readonly rV4: string;
-  readonly sV6: string;
-  readonly rV6: string;
-  /** Extra sender sources 198.18.0.10.. and fd00:d9:1::10.. */
-  readonly extraV4: readonly string[];
-  readonly extraV6: readonly string[];
-  teardown(): Promise<void>;
-}
-
-/** A sender/receiver namespace pair (`fb-<id>-s`/`fb-<id>-r`) joined by a veth pair; as test/lib/netns.ts createPair. */
-export async function createFbPair(nExtra = 3): Promise<FbPair> {
-  const id = randSuffix();
-  const nsS = `fb-${id}-s`;
-  const nsR = `fb-${id}-r`;
-  const ifS = 'veth-s';
-  const ifR = 'veth-r';
-  const extraV4 = Array.from({ length: nExtra }, (_, i) => `198.18.0.${10 + i}`);
-  const extraV6 = Array.from({ length: nExtra }, (_, i) => `fd00:d9:1::${(0x10 + i).toString(16)}`);
-  let torn = false;
-  const teardown = async (): Promise<void> => {
-    if (torn) return;
-    torn = true;
-    for (const ns of [nsS, nsR]) await run(['ip', 'netns', 'del', ns], { allowFail: true });
-  };
-  try {
-    await run(['ip', 'netns', 'add', nsS]);
-    await run(['ip', 'netns', 'add', nsR]);
-    await run(['ip', 'link', 'add', ifS, 'netns', nsS, 'type', 'veth', 'peer', 'name', ifR, 'netns', nsR]);
-    for (const ns of [nsS, nsR]) {
-      await exec(ns, ['sysctl', '-qw', 'net.ipv6.conf.all.accept_dad=0', 'net.ipv6.conf.default.accept_dad=0']);
-      await exec(ns, ['ip', 'link', 'set', 'lo', 'up']);
-    }
-    const sV4 = '198.18.0.1';
-    const rV4 = '198.18.0.2';
-    const sV6 = 'fd00:d9:1::1';
-    const rV6 = 'fd00:d9:1::2';
-    const addrs = async (ns: string, ifname: string, v4: string[], v6: string[]): Promise<void> => {
-      for (const a of v4) await exec(ns, ['ip', 'addr', 'add', `${a}/24`, 'dev', ifname]);
-      for (const a of v6) await exec(ns, ['ip', '-6', 'addr', 'add', `${a}/64`, 'dev', ifname, 'nodad']);
-      await exec(ns, ['ip', 'link', 'set', ifname, 'up']);
-    };
-    await addrs(nsS, ifS, [sV4, ...extraV4], [sV6, ...extraV6]);
-    await addrs(nsR, ifR, [rV4], [rV6]);
-    const mac = async (ns: string, ifname: string): Promise<string> => (await exec(ns, ['cat', `/sys/class/net/${ifname}/address`])).stdout.trim();
-    const macS = await mac(nsS, ifS);
-    const macR = await mac(nsR, ifR);
-    for (const a of [sV4, ...extraV4, sV6, ...extraV6]) await exec(nsR, ['ip', 'neigh', 'replace', a, 'lladdr', macS, 'nud', 'permanent', 'dev', ifR]);
-    for (const a of [rV4, rV6]) await exec(nsS, ['ip', 'neigh', 'replace', a, 'lladdr', macR, 'nud', 'permanent', 'dev', ifS]);
-    return { sender: nsS, receiver: nsR, ifS, ifR, sV4, rV4, sV6, rV6, extraV4, extraV6, teardown };
-  } catch (err) {
-    await teardown();
-    throw err;
   }
 }
 
