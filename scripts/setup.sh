@@ -26,4 +26,11 @@ fi
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund
 fi
-npm run --silent build
+# The helper's Makefile is incremental; the TypeScript build is skipped when
+# nothing it compiles changed since the last one.
+make -s -C src/helper
+stamp=dist/.build-stamp
+if [ ! -f "$stamp" ] || [ -n "$(find src test bench tsconfig.json package.json -newer "$stamp" -print -quit)" ]; then
+  npm run --silent build:ts
+  touch "$stamp"
+fi
