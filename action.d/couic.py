@@ -19,9 +19,12 @@
 # Failures never pass silently: an operation the daemon refuses, or that
 # cannot reach it, is logged at ERROR in fail2ban's log (with the daemon's
 # message). A broken connection is re-opened and the request sent again
-# (every operation is idempotent); while the daemon is unreachable the sender
-# retries for `timeout` seconds, then reports the operations as lost and
-# tries each later batch once until the daemon answers again.
+# (every operation is idempotent), and a 503 (`busy`/`unavailable`) answer
+# is retried too, within `timeout` seconds (the request is rebuilt on each
+# try, so a clamped expiration stays in the future). While the daemon stays
+# unavailable the bans are kept in a bounded backlog (`backlog` items) and
+# retried; bans beyond it, or still unsent at stop, are dropped with an
+# ERROR in fail2ban's log.
 #
 # Options ([Init] of the jail's action line; strings):
 #   socket       the daemon's API socket            (/run/couic/couic.sock)
@@ -30,6 +33,7 @@
 #   owner        owner/tag of the jail's bans       (fail2ban-<jail name>)
 #   timeout      seconds: connect/answer timeout and retry window (5)
 #   batch        most bans in one request           (2000)
+#   backlog      most operations kept while the daemon is unavailable (20000)
 
 import ipaddress
 import json
@@ -222,7 +226,7 @@ class CouicAction(ActionBase):
 	banEpoch = 0
 
 	def __init__(self, jail, name, socket=DEFAULT_SOCKET, client_file=DEFAULT_CLIENT_FILE,
-			owner=None, timeout="5", batch="2000", **kwargs):
+			owner=None, timeout="5", batch="2000", backlog="20000", **kwargs):
 		super(CouicAction, self).__init__(jail, name)
 		self.socket = str(socket)
 		self.client_file = str(client_file)
@@ -233,6 +237,7 @@ class CouicAction(ActionBase):
 				" (name the jail accordingly or set owner=...)" % self.owner)
 		self.timeout = float(timeout)
 		self.batch = max(1, int(batch))
+		self.backlog = max(1, int(backlog))
 		self._conn = _Conn(self.socket, self.timeout)
 		self._token = None
 		self._cv = threading.Condition()
@@ -240,7 +245,7 @@ class CouicAction(ActionBase):
 		self._busy = False      # the sender holds operations taken off the queue
 		self._thread = None
 		self._stopping = False
-		self._outage = False    # the last operation was lost; no retry window until a success
+		self._outage = False    # the daemon is unavailable: bans wait in the backlog
 		self._lost = 0
 
 	# --- fail2ban interface ----------------------------------------------------
@@ -300,6 +305,10 @@ class CouicAction(ActionBase):
 
 	def _ban_item(self, aInfo):
 		ip, plen = self._net(aInfo)
+		if plen < (8 if ":" not in ip else 16):
+			self._logSys.error("couic: refusing %s/%d for %s: prefix /%d is too wide for a ban:"
+				" at least /8 (IPv4) or /16 (IPv6)", ip, plen, self.owner, plen)
+			raise ValueError("couic: prefix /%d is too wide for a ban: at least /8 (IPv4) or /16 (IPv6)" % plen)
 		return ("%s/%d" % (ip, plen), _expiration(aInfo["time"], aInfo["bantime"]))
 
 	def _ensure_thread(self):
@@ -314,7 +323,44 @@ class CouicAction(ActionBase):
 		with self._cv:
 			self._ensure_thread()
 			self._queue.append((kind, payload, done))
+			self._trim()
 			self._cv.notify_all()
+
+	def _trim(self):
+		"""Bounds the backlog: drops the oldest bans/unbans beyond `backlog` (ERROR)."""
+		over = len(self._queue) - self.backlog
+		if over <= 0:
+			return
+		kept = deque()
+		dropped = []
+		while self._queue:
+			it = self._queue.popleft()
+			if over > 0 and it[0] != "flush":
+				dropped.append(it)
+				over -= 1
+			else:
+				kept.append(it)
+		self._queue = kept
+		if dropped:
+			self._lost += len(dropped)
+			self._logSys.error("couic: backlog of %s full (%d): dropped %d operation(s) (%s %s, ...)"
+				" while the daemon is unavailable", self.owner, self.backlog, len(dropped),
+				dropped[0][0], dropped[0][1][0] if dropped[0][0] == "ban" else "%s/%d" % dropped[0][1])
+
+	def _requeue(self, items, what, err):
+		"""Puts failed bans back at the head of the queue (the backlog), or drops them at stop."""
+		if not self._outage:
+			self._logSys.error("couic: the daemon on %s is unavailable (%s): keeping %s for %s in the backlog",
+				self.socket, err, what, self.owner)
+			self._outage = True
+		with self._cv:
+			if self._stopping:
+				self._lose(len(items), what + " (dropped at stop)", err)
+				return
+			for it in reversed(items):
+				self._queue.appendleft(("ban", it, None))
+			self._trim()
+		time.sleep(min(0.5, self.timeout))
 
 	def _drain(self, wait):
 		"""Waits until the sender has sent everything queued so far."""
@@ -381,7 +427,7 @@ class CouicAction(ActionBase):
 
 	def _exchange(self, build, what):
 		"""Runs build(token) -> requests with retries; returns the responses or raises CouicError."""
-		deadline = time.time() + (0 if self._outage else self.timeout)
+		deadline = time.time() + self.timeout
 		delay = 0.05
 		attempt = 0
 		while True:
@@ -392,6 +438,13 @@ class CouicAction(ActionBase):
 				if any(st == 401 for st, _b in res) and attempt == 1:
 					self._token_value(reload=True)  # the client file may have been rewritten
 					res = self._conn.exchange(build(self._token))
+				if any(st == 503 for st, _b in res):
+					# busy/unavailable: retried within the window (idempotent)
+					if time.time() < deadline and not self._stopping:
+						time.sleep(delay)
+						delay = min(delay * 2, 0.5)
+						continue
+					return res
 				if self._outage:
 					self._logSys.warning("couic: the daemon answers again on %s (%d operation(s) were lost)",
 						self.socket, self._lost)
@@ -404,8 +457,7 @@ class CouicAction(ActionBase):
 				# first failure on a kept-alive connection: reconnect at once
 				if attempt == 1:
 					continue
-				if time.time() >= deadline:
-					self._outage = True
+				if time.time() >= deadline or self._stopping:
 					raise
 				time.sleep(delay)
 				delay = min(delay * 2, 0.5)
@@ -416,20 +468,26 @@ class CouicAction(ActionBase):
 
 	def _send_bans(self, items):
 		path = "/v1/bans/%s" % self.owner
-		now = int(time.time())
 
 		def body(its):
 			# the daemon wants a future expiration; a ban ending now is sent
-			# for 2 more seconds (fail2ban unbans it meanwhile)
+			# for 2 more seconds (fail2ban unbans it meanwhile). Built on
+			# each try: a retry recomputes "now".
+			now = int(time.time())
 			return json.dumps([{"cidr": c, "expiration": (e if e == 0 or e > now + 1 else now + 2)}
 				for c, e in its], separators=(",", ":")).encode("ascii")
 
-		payload = body(items)
+		what = "ban of %d address(es) (%s%s)" % (len(items), items[0][0], ", ..." if len(items) > 1 else "")
 		try:
-			((st, resp),) = self._exchange(lambda tok: [("POST", path, payload, tok)], "ban")
+			((st, resp),) = self._exchange(lambda tok: [("POST", path, body(items), tok)], "ban")
 		except CouicError as e:
-			self._lose(len(items), "ban of %d address(es) (%s%s)" % (
-				len(items), items[0][0], ", ..." if len(items) > 1 else ""), e)
+			if not e.transport:
+				self._lose(len(items), what, e)
+				return
+			self._requeue(items, what, e)
+			return
+		if st == 503:
+			self._requeue(items, what, _message(st, resp))
 			return
 		if 200 <= st < 300:
 			return

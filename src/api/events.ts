@@ -7,6 +7,12 @@
  * - Same Bearer tokens as the REST API; groups admin, clientro, clientrw
  *   and monitoring may read; anything else gets Couic's 401 envelope
  *   before the upgrade.
+ * - RBAC per message, with the REST routes' table (auth.ts): entry and
+ *   sets events only to groups allowed `policy:list` (what GET /v1/{policy}
+ *   would show them), stats samples only to groups allowed `stats:list`
+ *   (GET /v1/stats). A consumer whose client was deleted (or whose token no
+ *   longer authenticates) is closed with 1008 "client removed" at the next
+ *   check (every stats tick and every heartbeat).
  * - Messages (JSON text frames, see docs/api-extensions.md): `hello`,
  *   entry `added` / `removed` / `expired` / `updated`, `sets_reloaded`, and
  *   a `stats` sample every second.
@@ -23,13 +29,19 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import type { Client, ClientRegistry } from '../core/clients.js';
 import type { CoreEvent, CoreEvents } from '../core/events.js';
 import type { Group } from '../core/types.js';
+import { allowed } from './auth.js';
 import { readStats, statsJson, type StatsSource } from './handlers/stats.js';
+import type { Scope } from './router.js';
 
 export const EVENTS_PATH = '/v1/events';
 export const EVENT_GROUPS: ReadonlySet<Group> = new Set<Group>(['admin', 'clientro', 'clientrw', 'monitoring']);
 /** Close codes. */
 export const CLOSE_SLOW = 1013;
 export const CLOSE_SHUTDOWN = 1001;
+export const CLOSE_POLICY = 1008;
+/** What a consumer must be allowed (REST RBAC) to get each kind of message. */
+export const ENTRY_EVENTS_SCOPE: Scope = { resource: 'policy', verb: 'list' };
+export const STATS_EVENTS_SCOPE: Scope = { resource: 'stats', verb: 'list' };
 
 export interface EventStreamOptions {
   readonly server: http.Server;
@@ -50,6 +62,11 @@ export interface EventStreamOptions {
 interface Conn {
   readonly ws: WebSocket;
   readonly client: Client;
+  /** The Authorization header of the upgrade, re-checked against the registry. */
+  readonly auth: string | undefined;
+  /** Allowed entry/sets events (policy:list), stats samples (stats:list). */
+  readonly entries: boolean;
+  readonly stats: boolean;
   alive: boolean;
   /** Set once we decided to close it: nothing more is sent. */
   closing: boolean;
@@ -118,15 +135,24 @@ export class EventStream {
       refuse(socket, '401 Unauthorized', UNAUTHORIZED_BODY);
       return;
     }
-    this.#wss.handleUpgrade(req, socket, head, (ws) => this.#accept(ws, client));
+    const auth = req.headers.authorization;
+    this.#wss.handleUpgrade(req, socket, head, (ws) => this.#accept(ws, client, auth));
   }
 
-  #accept(ws: WebSocket, client: Client): void {
+  #accept(ws: WebSocket, client: Client, auth: string | undefined): void {
     if (this.#closed) {
       ws.terminate();
       return;
     }
-    const conn: Conn = { ws, client, alive: true, closing: false };
+    const conn: Conn = {
+      ws,
+      client,
+      auth,
+      entries: allowed(client.group, ENTRY_EVENTS_SCOPE),
+      stats: allowed(client.group, STATS_EVENTS_SCOPE),
+      alive: true,
+      closing: false,
+    };
     this.#conns.add(conn);
     this.#log.info({ client: client.name, group: client.group, consumers: this.#conns.size }, 'event stream opened');
     ws.on('pong', () => (conn.alive = true));
@@ -160,15 +186,36 @@ export class EventStream {
 
   #onCore(ev: CoreEvent): void {
     const { type, ...rest } = ev;
-    this.broadcast(JSON.stringify({ type, time: Date.now(), ...rest }));
+    let text: string | undefined;
+    for (const c of this.#conns) {
+      if (!c.entries) continue;
+      text ??= JSON.stringify({ type, time: Date.now(), ...rest });
+      this.#send(c, text);
+    }
+  }
+
+  /** Closes (1008) the consumers whose client was deleted or no longer authenticates. */
+  #revalidate(): void {
+    for (const c of this.#conns) {
+      if (c.closing) continue;
+      const now = this.#o.clients.authenticate(c.auth);
+      if (now !== undefined && now.name === c.client.name && now.group === c.client.group) continue;
+      this.#log.info({ client: c.client.name }, 'event stream: client removed, closing');
+      this.#close(c, CLOSE_POLICY, 'client removed');
+    }
   }
 
   async #sample(): Promise<void> {
+    this.#revalidate();
     if (this.#sampling || this.#conns.size === 0) return;
+    let wanted = false;
+    for (const c of this.#conns) wanted ||= c.stats && !c.closing;
+    if (!wanted) return;
     this.#sampling = true;
     try {
       const s = await readStats(this.#o.stats);
-      this.broadcast(`{"type":"stats","time":${Date.now()},"stats":${statsJson(s)}}`);
+      const text = `{"type":"stats","time":${Date.now()},"stats":${statsJson(s)}}`;
+      for (const c of this.#conns) if (c.stats) this.#send(c, text);
     } catch (err) {
       this.#log.debug({ err: (err as Error).message }, 'stats sample skipped');
     } finally {
@@ -177,7 +224,9 @@ export class EventStream {
   }
 
   #beat(): void {
+    this.#revalidate();
     for (const c of this.#conns) {
+      if (c.closing) continue;
       if (!c.alive) {
         this.#log.info({ client: c.client.name }, 'event stream: no pong, terminating');
         c.ws.terminate();
@@ -192,7 +241,7 @@ export class EventStream {
     }
   }
 
-  /** Sends a text message to every consumer (slow ones are cut off instead). */
+  /** Sends a text message to every consumer, whatever its group (slow ones are cut off instead). */
   broadcast(text: string): void {
     for (const c of this.#conns) this.#send(c, text);
   }

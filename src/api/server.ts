@@ -59,7 +59,14 @@ async function listenUnix(server: http.Server, socketPath: string): Promise<void
       };
       server.once('error', onError);
       server.once('listening', onListening);
-      server.listen(socketPath);
+      // the socket file is created by the (synchronous) bind inside listen():
+      // no window where it is reachable by others before the chmod below
+      const umask = process.umask(0o007);
+      try {
+        server.listen(socketPath);
+      } finally {
+        process.umask(umask);
+      }
     });
   try {
     await tryListen();

@@ -43,13 +43,15 @@ export function parseHumantime(text: string): number {
     if (i >= chars.length) break;
     if (!isDigit(chars[i] as string)) throw new DurationError(`expected number at ${i}`);
     let n = 0;
-    while (i < chars.length) {
-      const c = chars[i] as string;
-      if (isDigit(c)) n = n * 10 + (c.charCodeAt(0) - 48);
-      else if (!isSpace(c)) break;
+    while (i < chars.length && isDigit(chars[i] as string)) {
+      n = n * 10 + ((chars[i] as string).charCodeAt(0) - 48);
       i += 1;
     }
     if (n > Number.MAX_SAFE_INTEGER) throw new DurationError('number is too large');
+    // spaces may separate a number from its unit (`1 h`), never two digits
+    // of one number (`1 0s` is an error, not 10s)
+    while (i < chars.length && isSpace(chars[i] as string)) i += 1;
+    if (i < chars.length && isDigit(chars[i] as string)) throw new DurationError(`invalid character at ${i}`);
     const start = i;
     while (i < chars.length && isUnitChar(chars[i] as string)) i += 1;
     const unit = chars.slice(start, i).join('');

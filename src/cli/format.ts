@@ -21,14 +21,17 @@ export interface ApiClient {
   readonly group: string;
 }
 
+/** A u64 counter: a BigInt beyond 2^53 (decoded losslessly, see http.ts parseJsonLossless). */
+export type Counter = number | bigint;
+
 export interface PktStats {
-  readonly rx_packets: number;
-  readonly rx_bytes: number;
+  readonly rx_packets: Counter;
+  readonly rx_bytes: Counter;
 }
 
 export interface ApiStats {
-  readonly drop_cidr_count: number;
-  readonly ignore_cidr_count: number;
+  readonly drop_cidr_count: Counter;
+  readonly ignore_cidr_count: Counter;
   readonly xdp: Readonly<Record<string, PktStats>>;
 }
 
@@ -49,7 +52,21 @@ export interface ApiSet {
 
 /** Pretty JSON as serde_json::to_string_pretty prints it (2-space indent). */
 export function prettyJson(value: unknown): string {
-  return JSON.stringify(value, null, 2);
+  let big = false;
+  const text = JSON.stringify(value, (_k, v: unknown) => {
+    if (typeof v !== 'bigint') return v;
+    big = true;
+    return `${BIGINT_MARK}${v}`;
+  }, 2);
+  // BigInts (u64 counters beyond 2^53) printed as their exact digits
+  return big ? text.replace(BIGINT_MARK_RE, '$1') : text;
+}
+const BIGINT_MARK = '\u0000bigint:';
+const BIGINT_MARK_RE = /"\\u0000bigint:(-?\d+)"/g;
+
+/** c - p for two counters, exact even beyond 2^53, as a number. */
+function counterDelta(c: Counter, p: Counter): number {
+  return typeof c === 'bigint' || typeof p === 'bigint' ? Number(BigInt(c) - BigInt(p)) : c - p;
 }
 
 /** Entry fields in the Entry struct's order (creation, cidr, tag, expiration). */
@@ -170,8 +187,8 @@ export function liveRates(prev: ApiStats, cur: ApiStats, elapsedSeconds: number)
     const c = cur.xdp[action] as PktStats;
     const p = prev.xdp[action] ?? c;
     out[action] = {
-      packets: formatRate(Math.max(0, c.rx_packets - p.rx_packets) / dt, 'pps'),
-      bytes: formatRate(Math.max(0, c.rx_bytes - p.rx_bytes) / dt, 'bps'),
+      packets: formatRate(Math.max(0, counterDelta(c.rx_packets, p.rx_packets)) / dt, 'pps'),
+      bytes: formatRate(Math.max(0, counterDelta(c.rx_bytes, p.rx_bytes)) / dt, 'bps'),
     };
   }
   return out;

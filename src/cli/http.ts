@@ -56,6 +56,63 @@ export function jsonParseMessage(text: string): string {
   }
 }
 
+const UNSAFE_DIGITS = /\d{16}/;
+const NUMBER_TOKEN = /-?\d+(\.\d+)?([eE][+-]?\d+)?/y;
+
+/**
+ * JSON.parse that keeps integers beyond Number.MAX_SAFE_INTEGER exact:
+ * they come back as BigInt (u64 counters of `/v1/stats` above 2^53);
+ * every other value is what JSON.parse gives. Numbers are found by a scan
+ * that skips string literals; each unsafe one is turned into a marked
+ * string literal, which the reviver turns into a BigInt.
+ */
+export function parseJsonLossless(text: string): unknown {
+  if (!UNSAFE_DIGITS.test(text)) return JSON.parse(text);
+  // a marker that no string of this document starts with (\u0000 is always escaped in JSON)
+  let mark = '\\u0000#';
+  while (text.includes(mark)) mark += '#';
+  const decoded = JSON.parse(`"${mark}"`) as string;
+  let out = '';
+  let last = 0;
+  let i = 0;
+  let found = false;
+  while (i < text.length) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) {
+      i += 1;
+      while (i < text.length) {
+        const d = text.charCodeAt(i);
+        if (d === 0x5c) i += 2;
+        else if (d === 0x22) {
+          i += 1;
+          break;
+        } else i += 1;
+      }
+      continue;
+    }
+    if (c === 0x2d || (c >= 0x30 && c <= 0x39)) {
+      NUMBER_TOKEN.lastIndex = i;
+      const m = NUMBER_TOKEN.exec(text);
+      if (m === null) {
+        i += 1;
+        continue;
+      }
+      const tok = m[0];
+      if (m[1] === undefined && m[2] === undefined && !Number.isSafeInteger(Number(tok))) {
+        out += `${text.slice(last, i)}"${mark}${tok}"`;
+        last = i + tok.length;
+        found = true;
+      }
+      i += tok.length;
+      continue;
+    }
+    i += 1;
+  }
+  if (!found) return JSON.parse(text);
+  out += text.slice(last);
+  return JSON.parse(out, (_k, v: unknown) => (typeof v === 'string' && v.startsWith(decoded) ? BigInt(v.slice(decoded.length)) : v));
+}
+
 function isFieldErrors(v: unknown): v is FieldErrors {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
   return Object.values(v).every(
@@ -128,7 +185,10 @@ export class CouicClient {
           clearTimeout(timer);
           resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') });
         });
-        res.on('error', fail);
+        res.on('error', (err) => {
+          clearTimeout(timer);
+          fail(err);
+        });
       });
       const timer = setTimeout(() => {
         fail(new Error('operation timed out'));
@@ -142,13 +202,17 @@ export class CouicClient {
     });
   }
 
-  /** Request expecting a 2xx; the decoded JSON body (undefined when empty). */
-  async call<T>(method: string, path: string, body?: unknown): Promise<T> {
+  /**
+   * Request expecting a 2xx; the decoded JSON body (undefined when empty).
+   * `lossless`: integers beyond 2^53 come back as BigInt (parseJsonLossless),
+   * for the u64 counters of the stats routes.
+   */
+  async call<T>(method: string, path: string, body?: unknown, opts: { readonly lossless?: boolean } = {}): Promise<T> {
     const res = await this.raw(method, path, body);
     if (res.status < 200 || res.status > 299) throw apiErrorFrom(res);
     if (res.text === '') return undefined as T;
     try {
-      return JSON.parse(res.text) as T;
+      return (opts.lossless === true ? parseJsonLossless(res.text) : JSON.parse(res.text)) as T;
     } catch (err) {
       throw new CommandError('serialization', (err as Error).message);
     }

@@ -9,7 +9,7 @@
  */
 import type { Endpoint } from './config.js';
 import { liveFrame, liveRates, type ApiStats, type LiveRates } from './format.js';
-import { USER_AGENT, type CouicClient } from './http.js';
+import { parseJsonLossless, USER_AGENT, type CouicClient } from './http.js';
 
 export const INTERVAL_MS = 1000;
 export const FIRST_SAMPLE_MS = 1500;
@@ -31,7 +31,7 @@ export interface Writer {
 export function statsFromEvent(text: string): ApiStats | undefined {
   let msg: unknown;
   try {
-    msg = JSON.parse(text);
+    msg = parseJsonLossless(text);
   } catch {
     return undefined;
   }
@@ -125,7 +125,7 @@ function pollStream(client: CouicClient, intervalMs: number): AsyncIterator<ApiS
     next: async () => {
       if (!first) await new Promise((r) => setTimeout(r, intervalMs));
       first = false;
-      return { value: await client.call<ApiStats>('GET', '/v1/stats'), done: false };
+      return { value: await client.call<ApiStats>('GET', '/v1/stats', undefined, { lossless: true }), done: false };
     },
   };
 }

@@ -8,7 +8,8 @@
  *   couic-ban [options] flush|check OWNER
  *
  * It validates its arguments locally (a hostname, `a;b`, `None`, a zone id,
- * a bad prefix or bantime: message on stderr, exit 2, no request), reads the
+ * a bad prefix or bantime, a ban wider than /8 (IPv4) or /16 (IPv6):
+ * message on stderr, exit 2, no request), reads the
  * token from the client file's `token = "…"` line, sends ONE HTTP/1.1
  * request over the daemon's Unix socket (Connection: close) and exits 0 on a
  * 2xx answer, 1 otherwise with the daemon's message on stderr.
@@ -20,8 +21,8 @@
  *
  * Expiration: E = round(BANSTART) + BANTIME with BANSTART = now unless -b
  * gives fail2ban's <time> (rounded as fail2ban's database does, so a
- * restored ban gets the very same expiration), and at least now + 1 (the daemon wants it in the
- * future); a negative BANTIME (fail2ban's -1) means permanent, E = 0.
+ * restored ban gets the very same expiration), and at least now + 2 (the daemon wants it in the
+ * future, and the request may cross a second boundary); a negative BANTIME (fail2ban's -1) means permanent, E = 0.
  * TIMEOUT (-t) bounds the whole call: milliseconds, or seconds with an `s`
  * suffix (default 5000 ms); a dead or stuck daemon fails within it.
  *
@@ -323,6 +324,9 @@ int main(int argc, char **argv)
 	struct net n = {0};
 	if (want >= 3)
 		parse_ip(argv[optind + 2], &n);
+	/* a jail must never ban the whole Internet (the daemon refuses it too) */
+	if (want == 4 && n.len < (n.family == AF_INET ? 8u : 16u))
+		usage_fail("prefix /%u is too wide for a ban: at least /8 (IPv4) or /16 (IPv6)", n.len);
 	unsigned long long expiration = 0;
 	if (want == 4) {
 		double bantime = parse_number("bantime", argv[optind + 3], 1);
@@ -336,8 +340,10 @@ int main(int argc, char **argv)
 			double e = round_half_even(start) + (double)(long long)bantime;
 			if ((double)(long long)bantime < bantime)
 				e += 1; /* a fractional bantime rounds up */
-			if (e < (double)now.tv_sec + 1)
-				e = (double)now.tv_sec + 1;
+			/* now + 2, like couic.py: a ban about to end must not cross
+			 * a second boundary on its way and arrive in the past (422) */
+			if (e < (double)now.tv_sec + 2)
+				e = (double)now.tv_sec + 2;
 			expiration = (unsigned long long)e;
 		}
 	}

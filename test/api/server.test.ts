@@ -67,6 +67,30 @@ describe('socket hygiene', () => {
     }
     assert.ok(!existsSync(sock), 'socket removed on close');
   });
+  test('the socket file is created without access for others (umask 007 around listen, then restored)', async () => {
+    const sock = path.join(tmp, 'umask.sock');
+    const proto = net.Server.prototype as unknown as { listen: (...a: unknown[]) => unknown };
+    const listen = proto.listen;
+    let atBind: number | undefined;
+    proto.listen = function (this: net.Server, ...a: unknown[]): unknown {
+      const r = listen.apply(this, a);
+      // bind is synchronous for a Unix socket: this is the mode before any chmod
+      if (a[0] === sock && existsSync(sock)) atBind = statSync(sock).mode & 0o777;
+      return r;
+    };
+    const old = process.umask(0o022);
+    let api: ApiServer | undefined;
+    try {
+      api = await startApiServer({ socketPath: sock, entries: new MemoryEntries(), clients, logger });
+      assert.equal(process.umask(), 0o022, 'umask restored');
+    } finally {
+      proto.listen = listen;
+      process.umask(old);
+      await api?.close();
+    }
+    assert.ok(atBind !== undefined, 'socket created by listen');
+    assert.equal(atBind & 0o007, 0, `no access for others at creation (mode ${atBind.toString(8)})`);
+  });
   test('a live socket is not stolen', async () => {
     const sock = path.join(tmp, 'live.sock');
     const other = net.createServer().listen(sock);

@@ -181,6 +181,31 @@ describe('/v1/bans/{owner} (real daemon)', { skip, timeout: 120_000 }, () => {
     assert.deepEqual((await ban('junk', [])).json(), { applied: 0 });
   });
 
+  it('a ban wider than /8 (IPv4) or /16 (IPv6) -> 422 errors.cidr, nothing applied; Couic entries still take /0', async () => {
+    const before = await drop();
+    for (const cidr of ['0.0.0.0/0', '10.0.0.0/7', '::/0', '2001::/15']) {
+      const n = Number(cidr.split('/')[1]);
+      const r = await ban('wide', { cidr, expiration: 0 });
+      assert.equal(r.status, 422, `${cidr}: ${r.text}`);
+      assert.deepEqual(r.json().errors, {
+        cidr: { code: 'invalid', message: `prefix /${n} is too wide for a ban: at least /8 (IPv4) or /16 (IPv6)` },
+      });
+    }
+    const arr = await ban('wide', [{ cidr: '192.0.2.1', expiration: 0 }, { cidr: '0.0.0.0/0', expiration: 0 }]);
+    assert.equal(arr.status, 422);
+    assert.deepEqual(Object.keys(arr.json().errors), ['[1].cidr']);
+    assert.deepEqual(await claims('wide'), [], 'nothing applied');
+    assert.deepEqual([...(await drop()).keys()].sort(), [...before.keys()].sort(), 'no drop entry');
+    // the narrowest allowed prefixes pass
+    assert.deepEqual((await ban('wide', [{ cidr: '10.9.9.9/8', expiration: 0 }, { cidr: '2001:db8::/16', expiration: 0 }])).json(), { applied: 2 });
+    assert.deepEqual((await claims('wide')).map((c) => c.cidr), ['10.0.0.0/8', '2001::/16']);
+    assert.equal((await d.request('DELETE', '/v1/bans/wide')).status, 200);
+    // Couic's own entry routes are unchanged: /0 is accepted there
+    const r0 = await d.request('POST', '/v1/ignore', { body: { cidr: '0.0.0.0/0', tag: 'all', expiration: 0 } });
+    assert.equal(r0.status, 201, r0.text);
+    assert.equal((await d.request('DELETE', '/v1/ignore/0.0.0.0/0')).status, 204);
+  });
+
   it('invalid owner -> 400 errors.owner (before the body), bad path cidr -> 400', async () => {
     for (const owner of ['x.couic', 'untagged', 'a%20b', 'caf%C3%A9', 'x'.repeat(65)]) {
       for (const [method, p] of [['POST', `/v1/bans/${owner}`], ['GET', `/v1/bans/${owner}`], ['DELETE', `/v1/bans/${owner}`], ['DELETE', `/v1/bans/${owner}/192.0.2.1/32`]] as const) {

@@ -8,7 +8,7 @@ import { WebSocketServer } from 'ws';
 import { loadConfig, readClientFile, resolveEndpoint, validateConfig } from '../../src/cli/config.js';
 import { CommandError, SetupError, formatApiError } from '../../src/cli/errors.js';
 import type { ApiStats } from '../../src/cli/format.js';
-import { CouicClient, apiErrorFrom, jsonParseMessage } from '../../src/cli/http.js';
+import { CouicClient, apiErrorFrom, jsonParseMessage, parseJsonLossless } from '../../src/cli/http.js';
 import { runLive, statsFromEvent } from '../../src/cli/live.js';
 
 const TOKEN = '0b0f5a8e-6e5b-4d57-9c55-0a1e7c1b2d3f';
@@ -41,6 +41,21 @@ describe('API error formatting', () => {
     assert.equal(apiErrorFrom({ status: 503, text: '{"code":"busy","message":"x","errors":{}}' }).exitCode, 75);
     assert.equal(apiErrorFrom({ status: 418, text: '{"code":"teapot","message":"x","errors":{}}' }).exitCode, 1);
     assert.equal(formatApiError({ status: 401, code: 'unauthorized', message: 'Unauthorized', errors: {} }), 'Couic error: API error:\n  Status: 401\n  Code: unauthorized\n  Message: Unauthorized');
+  });
+});
+
+describe('lossless JSON (u64 counters)', () => {
+  it('integers beyond 2^53 become BigInt, everything else is JSON.parse', () => {
+    const text = '{"a":18446744073709551615,"b":9007199254740991,"c":"12345678901234567890","d":[-9007199254740993,1.5e300,1e3],"e":"x\\"18446744073709551615","f":9007199254740992}';
+    const v = parseJsonLossless(text) as Record<string, unknown>;
+    assert.equal(v['a'], 18446744073709551615n);
+    assert.equal(v['b'], 9007199254740991);
+    assert.equal(v['c'], '12345678901234567890', 'digits inside strings are left alone');
+    assert.deepEqual(v['d'], [-9007199254740993n, 1.5e300, 1000]);
+    assert.equal(v['e'], 'x"18446744073709551615');
+    assert.equal(v['f'], 9007199254740992n);
+    assert.deepEqual(parseJsonLossless('{"x":1,"y":"a"}'), { x: 1, y: 'a' });
+    assert.throws(() => parseJsonLossless('{"x":18446744073709551615,}'), SyntaxError);
   });
 });
 
@@ -118,7 +133,14 @@ describe('HTTP client and live stats against a fake server', () => {
   let polls = 0;
   const server = http.createServer((req, res) => {
     seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers });
-    if (req.url === '/v1/stats') {
+    if (req.url === '/v1/stats/big') {
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{"drop_cidr_count":1,"ignore_cidr_count":0,"xdp":{"XDP_DROP":{"rx_packets":18446744073709551615,"rx_bytes":9007199254740993}}}');
+    } else if (req.url === '/v1/stats/abort') {
+      // headers, part of the body, then the connection dies: res emits 'error'/'aborted'
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': '100' });
+      res.write('{"drop');
+      setTimeout(() => res.socket?.destroy(), 10);
+    } else if (req.url === '/v1/stats') {
       polls += 1;
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(sample(polls)));
     } else if (req.url === '/slow') {
@@ -160,6 +182,22 @@ describe('HTTP client and live stats against a fake server', () => {
     assert.equal(h['accept'], 'application/json');
     assert.equal(h['content-type'], 'application/json');
     assert.equal(h['host'], 'localhost');
+  });
+
+  it('decodes u64 stats counters losslessly (lossless option)', async () => {
+    const st = await client.call<ApiStats>('GET', '/v1/stats/big', undefined, { lossless: true });
+    assert.equal(st.xdp['XDP_DROP']?.rx_packets, 18446744073709551615n);
+    assert.equal(st.xdp['XDP_DROP']?.rx_bytes, 9007199254740993n);
+    assert.equal(st.drop_cidr_count, 1);
+  });
+
+  it('a response that fails mid-body rejects at once and clears the 5 s timer', async () => {
+    const t0 = performance.now();
+    await assert.rejects(client.raw('GET', '/v1/stats/abort'), (err: unknown) => err instanceof CommandError);
+    assert.ok(performance.now() - t0 < 2000, 'rejected without waiting for the timeout');
+    // no timer left behind: the process would otherwise stay alive 5 s for nothing
+    const handles = (process as unknown as { getActiveResourcesInfo(): string[] }).getActiveResourcesInfo();
+    assert.equal(handles.filter((h) => h === 'Timeout').length, 0, `timers left: ${handles.join(',')}`);
   });
 
   it('reports transport errors as HTTP errors', async () => {

@@ -166,6 +166,26 @@ describe('stats renderers', () => {
     );
   });
 
+  it('u64 counters beyond 2^53 (BigInt) print exactly in text and JSON, and give exact rates', () => {
+    const big: ApiStats = {
+      drop_cidr_count: 2,
+      ignore_cidr_count: 0,
+      xdp: { XDP_DROP: { rx_packets: 18446744073709551615n, rx_bytes: 9007199254740993n }, XDP_PASS: { rx_packets: 7, rx_bytes: 420 } },
+    };
+    const text = globalStatsText(big);
+    assert.match(text, /  Action: XDP_DROP\n    RX Packets: 18446744073709551615\n    RX Bytes: 9007199254740993\n/);
+    assert.equal(
+      prettyJson(big),
+      '{\n  "drop_cidr_count": 2,\n  "ignore_cidr_count": 0,\n  "xdp": {\n    "XDP_DROP": {\n      "rx_packets": 18446744073709551615,\n      "rx_bytes": 9007199254740993\n    },\n    "XDP_PASS": {\n      "rx_packets": 7,\n      "rx_bytes": 420\n    }\n  }\n}',
+    );
+    assert.match(
+      tagStatsText('drop', { tags: { big: { rx_packets: 18446744073709551615n, rx_bytes: 9007199254740993n } } }),
+      /│ big +┆ drop +┆ 18446744073709551615 ┆ 9007199254740993 │/,
+    );
+    const next: ApiStats = { ...big, xdp: { ...big.xdp, XDP_DROP: { rx_packets: 18446744073709551615n, rx_bytes: 9007199254742993n } } };
+    assert.deepEqual(liveRates(big, next, 1)['XDP_DROP'], { packets: '0.0 pps', bytes: '2.0kbps' });
+  });
+
   it('formats rates', () => {
     assert.equal(formatRate(0, 'pps'), '0.0 pps');
     assert.equal(formatRate(999.94, 'pps'), '999.9 pps');

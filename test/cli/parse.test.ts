@@ -25,7 +25,7 @@ describe('humantime durations', () => {
   ];
   for (const [text, secs] of ok) it(`${JSON.stringify(text)} = ${secs}s`, () => assert.equal(parseHumantime(text), secs));
 
-  for (const bad of ['10', '', '  ', '1.5h', 'h', '1x', '1h-', '-1h', '1 d ay']) {
+  for (const bad of ['10', '', '  ', '1.5h', 'h', '1x', '1h-', '-1h', '1 d ay', '1 0s', '1 0 s', '1h 3 0m']) {
     it(`rejects ${JSON.stringify(bad)}`, () => assert.throws(() => parseHumantime(bad), DurationError));
   }
 
@@ -33,6 +33,9 @@ describe('humantime durations', () => {
     assert.equal(expirationFromArg('0', 1000), 0);
     assert.equal(expirationFromArg('1m', 1000), 1060);
     assert.throws(() => expirationFromArg('10', 1000), DurationError);
+    // a space inside a number is an error (not 10s); between parts it is fine
+    assert.throws(() => expirationFromArg('1 0s', 1000), DurationError);
+    assert.equal(expirationFromArg('1h 30m', 1000), 1000 + 5400);
   });
 });
 

@@ -153,8 +153,57 @@ describe('event stream (real daemon)', { skip, timeout: 120_000 }, () => {
     assert.equal((await d.request('GET', '/v1/stats')).status, 200);
   });
 
+  test('RBAC per message: monitoring gets stats but no entry events; clientro entry events but no stats', async () => {
+    const mon = await connect(d, tokens['monitoring']!);
+    const ro = await connect(d, tokens['clientro']!);
+    const rw = await connect(d, tokens['clientrw']!);
+    const admin = await connect(d, d.token);
+    for (const c of [mon, ro, rw, admin]) await c.waitFor((m) => m.type === 'hello');
+    assert.equal((await d.request('POST', '/v1/drop', { body: { cidr: '192.0.2.99/32', tag: 'ev-rbac', expiration: 0 } })).status, 201);
+    assert.equal((await d.request('DELETE', '/v1/drop/192.0.2.99/32')).status, 204);
+    assert.equal((await d.request('POST', '/v1/sets/reload')).status, 201);
+    for (const c of [ro, rw, admin]) {
+      await c.waitFor((m) => m.type === 'removed' && m.cidr === '192.0.2.99/32');
+      await c.waitFor((m) => m.type === 'sets_reloaded');
+    }
+    await mon.waitFor((m) => m.type === 'stats');
+    await admin.waitFor((m) => m.type === 'stats');
+    // a few more stats ticks: clientro/clientrw would have had samples by now
+    const monStats = mon.messages.filter((m) => m.type === 'stats').length;
+    while (mon.messages.filter((m) => m.type === 'stats').length < monStats + 2) await sleep(100);
+    assert.deepEqual(mon.messages.filter((m) => m.type !== 'stats' && m.type !== 'hello'), [], 'monitoring: no entry or sets events');
+    assert.deepEqual(ro.messages.filter((m) => m.type === 'stats'), [], 'clientro: no stats');
+    assert.deepEqual(rw.messages.filter((m) => m.type === 'stats'), [], 'clientrw: no stats');
+    for (const c of [mon, ro, rw, admin]) {
+      c.ws.close();
+      await c.closed;
+    }
+  });
+
+  test('a deleted client\'s stream is closed (1008 "client removed"); the others go on', async () => {
+    const r = await d.request('POST', '/v1/client', { body: { name: 'ev-doomed', group: 'clientro' } });
+    assert.equal(r.status, 201, r.text);
+    const doomed = await connect(d, r.json().token);
+    const other = await connect(d, tokens['clientro']!);
+    await doomed.waitFor((m) => m.type === 'hello');
+    await other.waitFor((m) => m.type === 'hello');
+    assert.equal((await d.request('DELETE', '/v1/client/ev-doomed')).status, 204);
+    const t0 = Date.now();
+    const { code, reason } = await doomed.closed;
+    assert.equal(code, 1008);
+    assert.equal(reason, 'client removed');
+    assert.ok(Date.now() - t0 < 5000, `closed within a few seconds (${Date.now() - t0} ms)`);
+    // the other consumer still receives events
+    assert.equal((await d.request('POST', '/v1/drop', { body: { cidr: '192.0.2.98/32', tag: 'ev-after', expiration: 0 } })).status, 201);
+    await other.waitFor((m) => m.type === 'added' && m.cidr === '192.0.2.98/32');
+    assert.equal((await d.request('DELETE', '/v1/drop/192.0.2.98/32')).status, 204);
+    other.ws.close();
+    await other.closed;
+  });
+
   test('a consumer that never reads is cut off (1013) while the daemon and other consumers go on', async () => {
-    const slow = await connect(d, tokens['monitoring']!);
+    // clientro: gets the entry events (monitoring would not, see the RBAC test)
+    const slow = await connect(d, tokens['clientro']!);
     const fast = await connect(d, d.token);
     await slow.waitFor((m) => m.type === 'hello');
     await fast.waitFor((m) => m.type === 'hello');

@@ -10,7 +10,8 @@ import { rmSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { buildCouicBan, couicBan, startStub, tmpDir, writeClientFile, type Stub } from './lib.js';
+import { spawn, spawnSync } from 'node:child_process';
+import { ACTION_DIR, buildCouicBan, couicBan, startStub, tmpDir, writeClientFile, type Stub } from './lib.js';
 
 const TOKEN = '0b4c8f9e-2d3a-4f5b-8c6d-7e8f9a0b1c2d';
 
@@ -54,6 +55,11 @@ describe('couic-ban', () => {
       [['flush', 'untagged'], /invalid owner/],
       [['zap', 'fail2ban-sshd'], /unknown command 'zap'/],
       [['-b', 'yesterday', 'ban', 'fail2ban-sshd', '192.0.2.1', '600'], /invalid ban start time/],
+      // a jail must never ban the whole Internet: at least /8 (IPv4), /16 (IPv6)
+      [['ban', 'fail2ban-sshd', '0.0.0.0/0', '600'], /prefix \/0 is too wide for a ban: at least \/8 \(IPv4\) or \/16 \(IPv6\)/],
+      [['ban', 'fail2ban-sshd', '10.0.0.0/7', '600'], /prefix \/7 is too wide for a ban/],
+      [['prolong', 'fail2ban-sshd', '::/0', '600'], /prefix \/0 is too wide for a ban/],
+      [['ban', 'fail2ban-sshd', '2001::/15', '600'], /prefix \/15 is too wide for a ban/],
     ];
     const before = stub.connections;
     for (const [args, msg] of cases) {
@@ -77,8 +83,12 @@ describe('couic-ban', () => {
       [['-b', `${now}`, 'ban', 'fail2ban-sshd', '2001:DB8::0008', '-1'], '2001:db8::8/128', (e) => e === 0],
       [['-b', `${now}`, 'ban', 'fail2ban-sshd', '198.51.100.77/24', '60'], '198.51.100.0/24', (e) => e === now + 60],
       [['-b', `${now}`, 'prolong', 'fail2ban-sshd', '2001:db8:1:2::9/48', '120'], '2001:db8:1::/48', (e) => e === now + 120],
-      // a ban that already ended still gets a future expiration (the daemon wants one)
-      [['-b', `${now - 7200}`, 'ban', 'fail2ban-sshd', '192.0.2.9', '60'], '192.0.2.9/32', (e) => e >= now + 1 && e <= now + 3],
+      // the narrowest-allowed prefixes pass
+      [['-b', `${now}`, 'ban', 'fail2ban-sshd', '10.1.2.3/8', '60'], '10.0.0.0/8', (e) => e === now + 60],
+      [['-b', `${now}`, 'ban', 'fail2ban-sshd', '2001:db8::/16', '60'], '2001::/16', (e) => e === now + 60],
+      // a ban that already ended still gets a future expiration (the daemon
+      // wants one): now + 2, so crossing a second boundary on the way is harmless
+      [['-b', `${now - 7200}`, 'ban', 'fail2ban-sshd', '192.0.2.9', '60'], '192.0.2.9/32', (e) => e >= now + 2 && e <= now + 4],
     ];
     for (const [args, cidr, okExp] of cases) {
       const r = await couicBan([...opts(), ...args]);
@@ -193,5 +203,124 @@ describe('couic-ban', () => {
     const per = (performance.now() - t0) / n;
     // spawn from node included; informative only
     t.diagnostic(`couic-ban round trip incl. node spawn: ${per.toFixed(2)} ms/call`);
+  });
+});
+
+/**
+ * action.d/couic.py's sender against the transport stub, run by the system
+ * python3 that has fail2ban (a tiny harness loads the action, bans, stops).
+ */
+const PY = '/usr/bin/python3';
+const pySkip = spawnSync(PY, ['-c', 'import fail2ban']).status === 0 ? false : 'needs python3 with fail2ban';
+const HARNESS = `
+import importlib.util, json, logging, sys, time
+spec = importlib.util.spec_from_file_location("couic_action", sys.argv[1])
+m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m)
+class J: name = "t"
+logging.basicConfig(stream=sys.stdout, level=logging.INFO, format="%(levelname)s %(message)s")
+a = m.CouicAction(J(), "couic", socket=sys.argv[2], client_file=sys.argv[3], timeout=sys.argv[4], backlog=sys.argv[5])
+a._logSys = logging.getLogger("couic")
+a.start()
+now = time.time()
+for op in json.loads(sys.argv[6]):
+    if op[0] == "sleep":
+        time.sleep(op[1]); continue
+    try:
+        a.ban({"ip": op[1], "time": now + op[2], "bantime": op[3]})
+    except ValueError as e:
+        print("VALUEERROR", e)
+time.sleep(float(sys.argv[7]))
+a.stop()
+print("DONE")
+`;
+
+describe('couic.py against a transport stub', { skip: pySkip, timeout: 60_000 }, () => {
+  let dir: string;
+  let client: string;
+  before(() => {
+    dir = tmpDir('fb-py-');
+    client = writeClientFile(dir, TOKEN);
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  const runPy = async (sock: string, timeout: string, backlog: string, ops: unknown[], settle: number): Promise<string> => {
+    const p = spawn(PY, ['-c', HARNESS, path.join(ACTION_DIR, 'couic.py'), sock, client, timeout, backlog, JSON.stringify(ops), String(settle)]);
+    let out = '';
+    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    p.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    await new Promise((r) => p.on('exit', r));
+    assert.match(out, /DONE/, out);
+    return out;
+  };
+  const busy = { status: 503, body: '{"code":"busy","message":"Busy","errors":{}}' };
+
+  it('503 busy is retried within the window; the clamped expiration is recomputed on each try', async () => {
+    let n = 0;
+    const seen: { at: number; body: string }[] = [];
+    const stub = await startStub(path.join(dir, 'busy.sock'), (req) => {
+      seen.push({ at: Math.floor(Date.now() / 1000), body: req.body });
+      n += 1;
+      return n <= 8 ? busy : { status: 200, body: '{"applied":1}' };
+    });
+    try {
+      // a restored ban that already ended: sent as now + 2
+      const out = await runPy(stub.socketPath, '5', '100', [['ban', '192.0.2.9', -7200, 60]], 4);
+      assert.doesNotMatch(out, /ERROR/, out);
+      assert.equal(seen.length, 9, 'eight 503 answers retried, then 200');
+      for (const r of seen) {
+        const [j] = JSON.parse(r.body) as { cidr: string; expiration: number }[];
+        assert.equal(j?.cidr, '192.0.2.9/32');
+        assert.ok(j!.expiration >= r.at + 1, `expiration ${j!.expiration} still in the future at ${r.at}`);
+      }
+      const exps = seen.map((r) => (JSON.parse(r.body) as { expiration: number }[])[0]!.expiration);
+      assert.ok(exps.at(-1)! > exps[0]!, `recomputed: ${exps.join(',')}`);
+    } finally {
+      await stub.close();
+    }
+  });
+
+  it('an outage longer than the window keeps the bans in the backlog (no collapse to one try); overflow is dropped with ERROR', async () => {
+    const until = Date.now() + 3000;
+    const ok: string[] = [];
+    const stub = await startStub(path.join(dir, 'down.sock'), (req) => {
+      if (Date.now() < until) return busy;
+      for (const b of JSON.parse(req.body) as { cidr: string }[]) ok.push(b.cidr);
+      return { status: 200, body: '{"applied":1}' };
+    });
+    try {
+      const out = await runPy(stub.socketPath, '1', '100', [['ban', '192.0.2.1', 0, 600], ['sleep', 1.5], ['ban', '192.0.2.2', 0, 600]], 4);
+      assert.deepEqual(ok.sort(), ['192.0.2.1/32', '192.0.2.2/32'], out);
+      assert.match(out, /ERROR couic: the daemon on .* is unavailable/);
+      assert.doesNotMatch(out, /dropped/);
+      assert.match(out, /answers again/);
+    } finally {
+      await stub.close();
+    }
+    const ok2: string[] = [];
+    const until2 = Date.now() + 2500;
+    const stub2 = await startStub(path.join(dir, 'down2.sock'), (req) => {
+      if (Date.now() < until2) return busy;
+      for (const b of JSON.parse(req.body) as { cidr: string }[]) ok2.push(b.cidr);
+      return { status: 200, body: '{"applied":1}' };
+    });
+    try {
+      const ops = [['ban', '192.0.2.10', 0, 600], ['sleep', 0.2], ['ban', '192.0.2.11', 0, 600], ['ban', '192.0.2.12', 0, 600], ['ban', '192.0.2.13', 0, 600]];
+      const out = await runPy(stub2.socketPath, '1', '2', ops, 4);
+      assert.match(out, /ERROR couic: backlog of fail2ban-t full \(2\): dropped/, out);
+      assert.ok(ok2.length >= 1 && ok2.length < 4, `some bans dropped, the newest kept: ${ok2.join(',')}`);
+      assert.ok(ok2.includes('192.0.2.13/32'), ok2.join(','));
+    } finally {
+      await stub2.close();
+    }
+  });
+
+  it('a ban wider than /8 or /16 fails fast with an ERROR and no request', async () => {
+    const stub = await startStub(path.join(dir, 'wide.sock'), () => ({ status: 200, body: '{"applied":1}' }));
+    try {
+      const out = await runPy(stub.socketPath, '5', '100', [['ban', '0.0.0.0/0', 0, 60], ['ban', '::/0', 0, 60], ['ban', '10.0.0.0/7', 0, 60]], 0.5);
+      assert.equal((out.match(/ERROR couic: refusing .* is too wide for a ban: at least \/8 \(IPv4\) or \/16 \(IPv6\)/g) ?? []).length, 3, out);
+      assert.equal(stub.requests.length, 0);
+    } finally {
+      await stub.close();
+    }
   });
 });

@@ -64,6 +64,15 @@ export function parseBanCidr(text: string): Cidr | undefined {
   return tryParseCidr(text);
 }
 
+/** Narrowest allowed ban prefixes: a jail must never ban the whole Internet. */
+export const MIN_BAN_PREFIX = { 4: 8, 6: 16 } as const;
+
+/** A ban wider than /8 (IPv4) or /16 (IPv6): the message; undefined when allowed. */
+export function banPrefixError(cidr: Cidr): string | undefined {
+  if (cidr.prefixLen >= MIN_BAN_PREFIX[cidr.family]) return undefined;
+  return `prefix /${cidr.prefixLen} is too wide for a ban: at least /8 (IPv4) or /16 (IPv6)`;
+}
+
 function ownerParam(ctx: RequestContext, errors: FieldErrors = {}): string {
   const owner = ctx.params['owner'] ?? '';
   const bad = ownerError(owner);
@@ -105,8 +114,9 @@ async function readBans(ctx: RequestContext): Promise<BanItem[]> {
     }
     const cidr = parseBanCidr(c);
     const p = at === '' ? '' : `${at}.`;
-    if (cidr === undefined && nErrors < MAX_FIELD_ERRORS) {
-      errors[`${p}cidr`] = invalid(CIDR_SYNTAX_MESSAGE);
+    const badCidr = cidr === undefined ? CIDR_SYNTAX_MESSAGE : banPrefixError(cidr);
+    if (badCidr !== undefined && nErrors < MAX_FIELD_ERRORS) {
+      errors[`${p}cidr`] = invalid(badCidr);
       nErrors += 1;
     }
     const badExp = expirationError(e, now);
@@ -114,7 +124,7 @@ async function readBans(ctx: RequestContext): Promise<BanItem[]> {
       errors[`${p}expiration`] = invalid(badExp);
       nErrors += 1;
     }
-    if (cidr !== undefined) items[i] = { cidr, expiration: e };
+    if (cidr !== undefined && badCidr === undefined) items[i] = { cidr, expiration: e };
   }
   if (nErrors > 0) throw new AppError('invalid', 'Validation failed', errors);
   return items;

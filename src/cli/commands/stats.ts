@@ -23,7 +23,7 @@ function tagCommand(y: Argv, policy: Policy): Argv {
     `Per-tag packet counters of the ${policy} policy`,
     (a: Argv) => a.option('json', { type: 'boolean', describe: 'Print the statistics as JSON' }),
     command<TagArgs>(async (args, ctx) => {
-      const stats = await ctx.client.call<ApiTagStats>('GET', `/v1/stats/tags/${policy}`);
+      const stats = await ctx.client.call<ApiTagStats>('GET', `/v1/stats/tags/${policy}`, undefined, { lossless: true });
       ctx.println(args.json === true ? prettyJson(stats) : tagStatsText(policy, stats));
     }),
   );
@@ -48,7 +48,7 @@ export function register(y: Argv): Argv {
           await runLive(ctx.client, process.stdout);
           return;
         }
-        const stats = await ctx.client.call<ApiStats>('GET', '/v1/stats');
+        const stats = await ctx.client.call<ApiStats>('GET', '/v1/stats', undefined, { lossless: true });
         if (args.json === true) ctx.println(prettyJson(stats));
         else ctx.print(globalStatsText(stats));
       }),
