@@ -48,9 +48,9 @@ async function dropCount(d: Daemon): Promise<number> {
   return (await d.request('GET', '/v1/stats')).json().drop_cidr_count as number;
 }
 
-function rssMb(pid: number): number {
+function rssMb(pid: number, field = 'VmRSS'): number {
   try {
-    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
     return m === null ? NaN : Math.round(Number(m[1]) / 1024);
   } catch {
     return NaN;
@@ -131,7 +131,7 @@ async function main(): Promise<void> {
     if ((await dropCount(d)) !== N) throw new Error('re-add incomplete');
     rows.push(['full rewrite: delete every entry + re-add every entry', `${Math.round(del + add)} ms`,
       `${Math.round(del)} + ${Math.round(add)} ms; ${Math.round((2 * N) / ((del + add) / 1000)).toLocaleString('en-US')} ops/s`]);
-    rows.push(['daemon RSS with the set loaded', `${rssMb(d.pid)} MiB`, '']);
+    rows.push(['daemon RSS with the set loaded', `${rssMb(d.pid)} MiB`, `peak (VmHWM) ${rssMb(d.pid, 'VmHWM')} MiB`]);
   } finally {
     await d.stop();
   }

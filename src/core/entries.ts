@@ -47,6 +47,10 @@ const nowSeconds = (): number => Math.floor(Date.now() / 1000);
 
 /** Entries per BATCH when filling empty kernel maps (resync). */
 const RESYNC_CHUNK = 65_536;
+/** Ops per BATCH call when a batch is sent in chunks (see #sendPlan). */
+const SEND_CHUNK = 8_192;
+/** Batches of up to this many ops go in one BATCH call. */
+const SEND_WHOLE_MAX = 32_768;
 
 /* ------------------------------------------------------------------ */
 /* Errors (Couic's texts, spec §1.7)                                    */
@@ -109,6 +113,13 @@ export interface SetTarget {
   /** The set file name, e.g. "lan.couic". */
   readonly tag: string;
 }
+/** What a set reload hands to EntryStore: normalized CIDR text -> set entry (a Map fits). */
+export interface SetTargets extends Iterable<[string, SetTarget]> {
+  readonly size: number;
+  has(key: string): boolean;
+  /** has() of an IPv4 key by its number (table.ts v4KeyNum), when the target can answer without the text. */
+  hasKeyNum?(n: number): boolean;
+}
 export interface SetsResult {
   readonly created: number;
   readonly updated: number;
@@ -117,7 +128,7 @@ export interface SetsResult {
 interface SetsReq extends ReqBase {
   readonly kind: 'sets';
   readonly policy: Policy;
-  readonly target: ReadonlyMap<string, SetTarget>;
+  readonly target: SetTargets;
   /** Delta reload: the only set entries to consider for removal (else every set entry not in `target`). */
   readonly removals?: readonly SetTarget[];
 }
@@ -434,7 +445,7 @@ export class EntryStore implements EntryService {
    * Set reload for one policy (spec §3, steps 2-3): `target` maps the
    * normalized CIDR text to its set entry. Applied in one batch of its own.
    */
-  applySets(policy: Policy, target: ReadonlyMap<string, SetTarget>, actor: Actor = SYSTEM_ACTOR): Promise<SetsResult> {
+  applySets(policy: Policy, target: SetTargets, actor: Actor = SYSTEM_ACTOR): Promise<SetsResult> {
     // A reload is never refused as busy, and (weight 1, solo) it does not
     // make the API requests queued behind it busy either: they just wait.
     return this.#submit<SetsResult>((resolve, reject, deadline) => ({
@@ -447,7 +458,7 @@ export class EntryStore implements EntryService {
    * the set entries listed in `removals` are removed (when they still are
    * set entries). The caller must know the state (see setMutations).
    */
-  applySetsDelta(policy: Policy, upserts: ReadonlyMap<string, SetTarget>, removals: readonly SetTarget[], actor: Actor = SYSTEM_ACTOR): Promise<SetsResult> {
+  applySetsDelta(policy: Policy, upserts: SetTargets, removals: readonly SetTarget[], actor: Actor = SYSTEM_ACTOR): Promise<SetsResult> {
     return this.#submit<SetsResult>((resolve, reject, deadline) => ({
       kind: 'sets', policy, target: upserts, removals, actor, weight: 1, solo: true, deadline, resolve, reject,
     }), true);
@@ -703,11 +714,14 @@ export class EntryStore implements EntryService {
     return undefined;
   }
 
-  #planAdd(plan: Plan, r: number, store: number, cidr: Cidr | string, tag: string, creation: number, expiration: number): AppError | undefined {
+  /** `absent`: the caller just found `key` absent (#cur), no need to look again. */
+  #planAdd(plan: Plan, r: number, store: number, cidr: Cidr | string, tag: string, creation: number, expiration: number, absent = false, overlay = true): AppError | undefined {
     const key = typeof cidr === 'string' ? cidr : cidr.text;
     const ov = plan.overlay[store]!;
-    const o = ov.get(key);
-    if (o !== undefined ? o.kind !== OP_DEL : this.#table.slotOf(store, key) !== undefined) return conflictError(key);
+    if (!absent) {
+      const o = ov.get(key);
+      if (o !== undefined ? o.kind !== OP_DEL : this.#table.slotOf(store, key) !== undefined) return conflictError(key);
+    }
     const prefixLen = typeof cidr === 'string' ? keyPrefixLen(key) : cidr.prefixLen;
     const ks = mapSlotOf(store, prefixLen, this.#table.lpmOnly);
     const full = this.#checkCapacity(plan, ks);
@@ -718,7 +732,7 @@ export class EntryStore implements EntryService {
       tagId, tag, creation, expiration, prevTagId: 0, req: r,
     };
     plan.ops.push(op);
-    ov.set(key, op);
+    if (overlay) ov.set(key, op);
     plan.mapDelta[ks]! += 1;
     return undefined;
   }
@@ -733,15 +747,16 @@ export class EntryStore implements EntryService {
     plan.mapDelta[ks]! -= 1;
   }
 
-  #planUpd(plan: Plan, r: number, store: number, cidr: Cidr, cur: Cur, tag: string, creation: number, expiration: number): void {
+  #planUpd(plan: Plan, r: number, store: number, cidr: Cidr | string, cur: Cur, tag: string, creation: number, expiration: number, overlay = true): void {
     const tagId = this.#tags.acquire(tag);
-    const key = cidr.text;
+    const str = typeof cidr === 'string';
+    const key = str ? cidr : cidr.text;
     const op: POp = {
-      kind: OP_UPD, store, key, ks: mapSlotOf(store, cidr.prefixLen, this.#table.lpmOnly), addr: cidr.addr,
+      kind: OP_UPD, store, key, ks: mapSlotOf(store, str ? keyPrefixLen(key) : cidr.prefixLen, this.#table.lpmOnly), addr: str ? undefined : cidr.addr,
       tagId, tag, creation, expiration, prevTagId: cur.tagId, req: r,
     };
     plan.ops.push(op);
-    plan.overlay[store]!.set(key, op);
+    if (overlay) plan.overlay[store]!.set(key, op);
   }
 
   #planRemove(plan: Plan, r: number, policy: Policy, cidr: Cidr, allowSet: boolean): AppError | undefined {
@@ -792,20 +807,39 @@ export class EntryStore implements EntryService {
       case 'sets': {
         const counts = { created: 0, updated: 0, removed: 0 };
         rp.counts = counts;
+        const tbl = this.#table;
         for (const [key, t] of req.target) {
+          // Keys (canonical CIDR texts), not Cidr objects: the kernel op
+          // derives the address bytes when it is encoded (no Uint8Array per op kept).
+          // A sets request runs alone and its target keys are distinct: nothing
+          // planned later looks its ops up (the removals skip target keys), so
+          // they stay out of the overlay (memory, time), which then stays empty
+          // while the target is walked.
           const store = storeIndex(req.policy, t.cidr.family);
-          const cur = this.#cur(plan, store, key);
+          let cur: Cur | undefined;
+          if (plan.overlay[store]!.size === 0) {
+            const slot = tbl.slotOf(store, key);
+            if (slot !== undefined) {
+              // Unchanged set entry (the common case of a full diff): no Cur built.
+              const tagId = tbl.tagId[slot]!;
+              const tag = this.#tags.tagOf(tagId) ?? '';
+              if (tag === t.tag && tbl.expiration[slot] === 0 && tag.endsWith(SET_TAG_SUFFIX)) continue;
+              cur = { tagId, tag, creation: tbl.creation[slot]!, expiration: tbl.expiration[slot]! };
+            }
+          } else {
+            cur = this.#cur(plan, store, key);
+          }
           if (cur === undefined) {
-            rp.error = this.#planAdd(plan, r, store, t.cidr, t.tag, now, 0);
+            rp.error = this.#planAdd(plan, r, store, key, t.tag, now, 0, true, false);
             if (rp.error !== undefined) break;
             counts.created += 1;
           } else if (cur.tag.endsWith(SET_TAG_SUFFIX)) {
             if (cur.tag !== t.tag || cur.expiration !== 0) {
-              this.#planUpd(plan, r, store, t.cidr, cur, t.tag, now, 0);
+              this.#planUpd(plan, r, store, key, cur, t.tag, now, 0, false);
               counts.updated += 1;
             }
           } else {
-            this.#planUpd(plan, r, store, t.cidr, cur, t.tag, now, 0);
+            this.#planUpd(plan, r, store, key, cur, t.tag, now, 0, false);
             this.#unmanageClaims(plan, r, store, key);
             counts.created += 1;
           }
@@ -822,13 +856,17 @@ export class EntryStore implements EntryService {
           }
           break;
         }
+        const target = req.target;
         for (const family of [4, 6] as const) {
           const store = storeIndex(req.policy, family);
           const t = this.#table;
-          for (const [key, slot] of t.entries(store)) {
-            if (req.target.has(key)) continue;
+          // IPv4 keys are looked up by number when the target can: no key text built per entry.
+          const byNum = family === 4 && target.hasKeyNum !== undefined;
+          for (const slot of t.slots(store)) {
+            if (byNum ? target.hasKeyNum!(t.key4[slot]!) : target.has(t.keyOf(slot)!)) continue;
             const tag = this.#tags.tagOf(t.tagId[slot]!) ?? '';
             if (!tag.endsWith(SET_TAG_SUFFIX)) continue;
+            const key = t.keyOf(slot)!;
             const cur = this.#cur(plan, store, key);
             if (cur === undefined) continue;
             if (!this.#adoptByClaims(plan, r, store, key, now)) this.#planDel(plan, r, store, key, cur);
@@ -878,6 +916,61 @@ export class EntryStore implements EntryService {
     return out;
   }
 
+  /**
+   * Sends the planned ops as one logical BATCH: small plans in one call;
+   * big ones (set reloads) in chunks of SEND_CHUNK, two in flight, so the
+   * helper applies one chunk while the next is encoded and only two chunks
+   * of MapOps exist at a time. The helper applies frames in order, so the
+   * statuses are those of one call.
+   */
+  /** Journal records of ops [from, to). */
+  #journalOps(enc: Encoder, ops: readonly POp[], from: number, to: number): void {
+    for (let i = from; i < to; i += 1) {
+      const op = ops[i]!;
+      if (op.kind === OP_DEL) enc.del(op.store, op.key);
+      else enc.put(op.store, op.key, op.tag, op.creation, op.expiration);
+    }
+  }
+
+  /**
+   * `enc`: the journal records of the ops are encoded into it while the
+   * helper applies them (written only once every status is known, see
+   * #applyLocked).
+   */
+  async #sendPlan(h: Helper, ops: readonly POp[], enc: Encoder): Promise<OpStatus[]> {
+    const conv = (from: number, to: number): MapOp[] => {
+      const out: MapOp[] = new Array<MapOp>(to - from);
+      for (let i = from; i < to; i += 1) {
+        const o = ops[i]!;
+        out[i - from] = this.#kernelOp(o.kind, o.store, o.key, o.tagId, o.addr);
+      }
+      return out;
+    };
+    if (!this.#batching || ops.length <= SEND_WHOLE_MAX) {
+      const p = this.#send(h, conv(0, ops.length));
+      p.catch(() => {}); // awaited below
+      this.#journalOps(enc, ops, 0, ops.length);
+      return await p;
+    }
+    this.#helperCalls += 1;
+    const statuses: OpStatus[] = [];
+    const inFlight: Promise<OpStatus[]>[] = [];
+    const collect = async (): Promise<void> => {
+      const st = await inFlight.shift()!;
+      for (let i = 0; i < st.length; i += 1) statuses.push(st[i]!);
+    };
+    for (let from = 0; from < ops.length; from += SEND_CHUNK) {
+      const to = Math.min(ops.length, from + SEND_CHUNK);
+      const p = h.applyBatch(conv(from, to));
+      p.catch(() => {}); // awaited in order below
+      inFlight.push(p);
+      this.#journalOps(enc, ops, from, to);
+      if (inFlight.length >= 2) await collect();
+    }
+    while (inFlight.length > 0) await collect();
+    return statuses;
+  }
+
   async #runBatch(batch: Req[]): Promise<Req[]> {
     const now = nowSeconds();
     const plan = new Plan();
@@ -891,7 +984,6 @@ export class EntryStore implements EntryService {
       this.#finish(batch, plan, plan.reqs.length, now);
       return [];
     }
-    const kops = plan.ops.map((o) => this.#kernelOp(o.kind, o.store, o.key, o.tagId, o.addr));
 
     for (;;) {
       let h: Helper;
@@ -901,7 +993,7 @@ export class EntryStore implements EntryService {
         this.#abort(batch, plan, err instanceof AppError ? err : new AppError('unavailable'));
         return [];
       }
-      const out = await this.#lock.run(() => this.#applyLocked(h, batch, plan, kops, resets, now));
+      const out = await this.#lock.run(() => this.#applyLocked(h, batch, plan, resets, now));
       if (out !== 'retry') return out;
     }
   }
@@ -920,18 +1012,20 @@ export class EntryStore implements EntryService {
     this.#log.warn({ requests: batch.length, ops: plan.ops.length, err: err.message }, 'batch failed');
   }
 
-  async #applyLocked(h: Helper, batch: Req[], plan: Plan, kops: MapOp[], resets: number[], now: number): Promise<Req[] | 'retry'> {
+  async #applyLocked(h: Helper, batch: Req[], plan: Plan, resets: number[], now: number): Promise<Req[] | 'retry'> {
     if (this.#sup.helper !== h) return 'retry';
     let statuses: OpStatus[];
+    // The journal frame for the case where the kernel takes every op, encoded meanwhile.
+    const pre = new Encoder(64 + plan.ops.length * 48 + plan.claimChanges.length * 48);
     try {
       const maxTags = h.hello.maxTags;
       const toReset = resets.filter((id) => id > 0 && id < maxTags);
       if (toReset.length > 0) await h.resetTags(toReset);
-      statuses = await this.#send(h, kops);
+      statuses = await this.#sendPlan(h, plan.ops, pre);
     } catch (err) {
       // Gone or wedged: either way it is not ready any more (no hot retry loop).
       this.#sup.fail(h, err);
-      this.#log.warn({ err: (err as Error).message, ops: kops.length }, 'helper failed during a batch, waiting for its restart');
+      this.#log.warn({ err: (err as Error).message, ops: plan.ops.length }, 'helper failed during a batch, waiting for its restart');
       return 'retry';
     }
 
@@ -970,11 +1064,10 @@ export class EntryStore implements EntryService {
     const claimStates = this.#committedClaims(plan, committedOps, committedReqs);
     // Journal the committed ops: one frame, one write, one fdatasync.
     if (committedOps > 0 || claimStates.size > 0) {
-      const enc = new Encoder(64 + committedOps * 48 + claimStates.size * 48);
-      for (let i = 0; i < committedOps; i += 1) {
-        const op = ops[i]!;
-        if (op.kind === OP_DEL) enc.del(op.store, op.key);
-        else enc.put(op.store, op.key, op.tag, op.creation, op.expiration);
+      let enc = pre;
+      if (committedOps < ops.length) {
+        enc = new Encoder(64 + committedOps * 48 + claimStates.size * 48);
+        this.#journalOps(enc, ops, 0, committedOps);
       }
       for (const [key, st] of claimStates) enc.claims(claimStore(key), key, st?.managed ?? false, st?.claims ?? []);
       try {

@@ -23,7 +23,8 @@ import { AppError } from '../errors.js';
 import { isCidrText, tryParseCidr } from '../net/cidr.js';
 import { keyToBytes } from './addr.js';
 import { nameError } from './clients.js';
-import type { EntryStore, SetTarget } from './entries.js';
+import type { EntryStore, SetTarget, SetTargets } from './entries.js';
+import { v4KeyNum, v4KeyText } from './table.js';
 import type { SetsCounts } from './events.js';
 import type { Actor, Cidr, Family, Policy } from './types.js';
 
@@ -50,23 +51,17 @@ export type ReloadResult = Partial<Record<Policy, SetsCounts>>;
 /* ------------------------------------------------------------------ */
 
 /**
- * A set entry as EntryStore wants it (the target is its own Cidr: one
- * object per entry), and the loader's record of which files hold it.
+ * A set entry as EntryStore wants it (the target is its own Cidr). Built
+ * on the fly when the target is handed over: the loader itself keeps no
+ * object (nor string) per entry, see PolicyState.
  */
 class SetEntry implements SetTarget, Cidr {
   readonly family: Family;
   readonly text: string;
-  /** The winning file name. */
-  tag: string;
-  /**
-   * Holders: a file id (held once), or [id, count, id, count, …] (several
-   * files, or a file holding it several times).
-   */
-  own: number | number[];
-  constructor(text: string, tag: string, own: number) {
+  readonly tag: string;
+  constructor(text: string, tag: string) {
     this.text = text;
     this.tag = tag;
-    this.own = own;
     this.family = text.includes(':') ? 6 : 4;
   }
 
@@ -84,6 +79,18 @@ class SetEntry implements SetTarget, Cidr {
     return out;
   }
 }
+
+/**
+ * Compact key of a set entry: an IPv4 CIDR as its number (table.ts
+ * v4KeyNum: addr * 64 + len), anything else (IPv6) as its canonical text.
+ */
+type LKey = number | string;
+
+const lkeyOf = (text: string): LKey => {
+  const n = v4KeyNum(text);
+  return n >= 0 ? n : text;
+};
+const lkeyText = (k: LKey): string => (typeof k === 'number' ? v4KeyText(k) : k);
 
 /** Buffer#latin1Slice (a fresh flat string, no bounds re-checks); not in @types/node. */
 const latin1 = (buf: Buffer, start: number, end: number): string =>
@@ -141,6 +148,108 @@ function v4Key(buf: Buffer, start: number, end: number): string | undefined {
   const net = (addr & mask) >>> 0;
   if (canonical && net === addr) return latin1(buf, start, end);
   return `${net >>> 24}.${(net >>> 16) & 255}.${(net >>> 8) & 255}.${net & 255}/${len}`;
+}
+
+/** As v4Key, but the key number (net * 64 + len), -1 when not an IPv4 CIDR of grammar (1). */
+function v4Num(buf: Buffer, start: number, end: number): number {
+  let addr = 0;
+  let octet = 0;
+  let digits = 0;
+  let dots = 0;
+  let i = start;
+  for (; i < end; i += 1) {
+    const c = buf[i]!;
+    if (c >= 0x30 && c <= 0x39) {
+      octet = octet * 10 + (c - 0x30);
+      digits += 1;
+      if (digits > 3 || octet > 255) return -1;
+    } else if (c === 0x2e && digits > 0 && dots < 3) {
+      addr = addr * 256 + octet;
+      octet = 0;
+      digits = 0;
+      dots += 1;
+    } else if (c === 0x2f && digits > 0 && dots === 3) {
+      addr = addr * 256 + octet;
+      break;
+    } else {
+      return -1;
+    }
+  }
+  if (i >= end) return -1;
+  const ps = i + 1;
+  const pl = end - ps;
+  if (pl < 1 || pl > 2) return -1;
+  const d0 = buf[ps]! - 0x30;
+  if (d0 < 0 || d0 > 9) return -1;
+  let len = d0;
+  if (pl === 2) {
+    const d1 = buf[ps + 1]! - 0x30;
+    if (d1 < 0 || d1 > 9) return -1;
+    len = d0 * 10 + d1;
+  }
+  if (len > 32) return -1;
+  const mask = len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0;
+  return ((addr & mask) >>> 0) * 64 + len;
+}
+
+/** Keys of a set file in file order (duplicates kept): v4 key numbers, NaN where `other` holds the key. */
+interface FileKeys {
+  readonly nums: Float64Array;
+  readonly other: ReadonlyMap<number, string>;
+}
+
+const keyAt = (f: FileKeys, i: number): LKey => {
+  const n = f.nums[i]!;
+  return n === n ? n : f.other.get(i)!;
+};
+
+/** parseSetBuffer, compact: the same keys (and errors) as FileKeys. */
+export function parseSetKeys(buf: Buffer, filePath: string): FileKeys {
+  let nums = new Float64Array(1024);
+  let count = 0;
+  const other = new Map<number, string>();
+  const n = buf.length;
+  let pos = 0;
+  while (pos < n) {
+    let eol = buf.indexOf(0x0a, pos);
+    if (eol < 0) eol = n;
+    let s = pos;
+    let e = eol;
+    pos = eol + 1;
+    let ascii = true;
+    while (s < e && isSpace(buf[s]!)) s += 1;
+    while (e > s && isSpace(buf[e - 1]!)) e -= 1;
+    if (s === e || buf[s] === 0x23 /* # */) continue;
+    let num = v4Num(buf, s, e);
+    let text: string | undefined;
+    if (num < 0) {
+      for (let i = s; i < e; i += 1) {
+        if (buf[i]! >= 0x80) {
+          ascii = false;
+          break;
+        }
+      }
+      const line = ascii ? latin1(buf, s, e) : buf.toString('utf8', s, e).trim();
+      if (!ascii && (line === '' || line.startsWith('#'))) continue;
+      text = tryParseCidr(line)?.text;
+      if (text === undefined) {
+        throw new AppError('invalid', `error parsing set: ${filePath}. Offending line: ${line}`);
+      }
+      num = v4KeyNum(text);
+    }
+    if (count === nums.length) {
+      const bigger = new Float64Array(nums.length * 2);
+      bigger.set(nums);
+      nums = bigger;
+    }
+    if (num >= 0) nums[count] = num;
+    else {
+      nums[count] = NaN;
+      other.set(count, text!);
+    }
+    count += 1;
+  }
+  return { nums: nums.slice(0, count), other };
 }
 
 /**
@@ -218,45 +327,199 @@ interface FileState {
   readonly id: number;
   /** dev:ino:size:mtime:ctime (ns). */
   readonly sig: string;
-  /** Normalized keys in file order (duplicates kept). */
-  readonly keys: readonly string[];
+  /** Normalized keys in file order (duplicates kept), compact. */
+  readonly keys: FileKeys;
+}
+
+/**
+ * Holders of a key: a file id (held once), or [id, count, id, count, …]
+ * (several files, or a file holding it several times).
+ */
+type Own = number | number[];
+
+/**
+ * key -> holders. IPv4 keys (numbers) live in an open-addressing table on
+ * typed arrays (linear probing, backward-shift deletion; about 24 bytes per
+ * entry at the worst load, no object per entry); a value >= 0 is the only
+ * holder's file id, a value < 0 indexes `#multi`. Other keys: a Map.
+ */
+class OwnTable {
+  #keys = new Float64Array(1024).fill(-1);
+  #vals = new Int32Array(1024);
+  #mask = 1023;
+  #size4 = 0;
+  readonly #multi: (number[] | undefined)[] = [];
+  readonly #freeMulti: number[] = [];
+  readonly #other = new Map<string, Own>();
+
+  get size(): number {
+    return this.#size4 + this.#other.size;
+  }
+
+  #home(k: number): number {
+    const len = k % 64;
+    let h = Math.imul(((k - len) / 64) ^ Math.imul(len + 1, 0x9e3779b1), 0x85ebca6b);
+    h ^= h >>> 15;
+    h = Math.imul(h, 0xc2b2ae35);
+    h ^= h >>> 13;
+    return h & this.#mask;
+  }
+
+  #find(k: number): number {
+    const keys = this.#keys;
+    let i = this.#home(k);
+    for (;;) {
+      const x = keys[i]!;
+      if (x === k) return i;
+      if (x === -1) return -1 - i;
+      i = (i + 1) & this.#mask;
+    }
+  }
+
+  #grow(): void {
+    const oldK = this.#keys;
+    const oldV = this.#vals;
+    const n = oldK.length * 2;
+    this.#keys = new Float64Array(n).fill(-1);
+    this.#vals = new Int32Array(n);
+    this.#mask = n - 1;
+    for (let i = 0; i < oldK.length; i += 1) {
+      const k = oldK[i]!;
+      if (k === -1) continue;
+      let j = this.#home(k);
+      while (this.#keys[j] !== -1) j = (j + 1) & this.#mask;
+      this.#keys[j] = k;
+      this.#vals[j] = oldV[i]!;
+    }
+  }
+
+  #decode(v: number): Own {
+    return v >= 0 ? v : this.#multi[-1 - v]!;
+  }
+
+  has(k: LKey): boolean {
+    return typeof k === 'number' ? this.#find(k) >= 0 : this.#other.has(k);
+  }
+
+  get(k: LKey): Own | undefined {
+    if (typeof k !== 'number') return this.#other.get(k);
+    const i = this.#find(k);
+    return i >= 0 ? this.#decode(this.#vals[i]!) : undefined;
+  }
+
+  set(k: LKey, own: Own): void {
+    if (typeof k !== 'number') {
+      this.#other.set(k, own);
+      return;
+    }
+    if ((this.#size4 + 1) * 2 > this.#keys.length) this.#grow();
+    let i = this.#find(k);
+    if (i < 0) {
+      i = -1 - i;
+      this.#keys[i] = k;
+      this.#size4 += 1;
+    } else {
+      this.#freeVal(this.#vals[i]!, own);
+    }
+    if (typeof own === 'number') {
+      this.#vals[i] = own;
+    } else {
+      const cur = this.#vals[i]!;
+      if (cur < 0 && this.#multi[-1 - cur] === own) return;
+      const m = this.#freeMulti.pop() ?? this.#multi.length;
+      this.#multi[m] = own;
+      this.#vals[i] = -1 - m;
+    }
+  }
+
+  /** Frees the multi-holder slot of `v` unless it is `keep`. */
+  #freeVal(v: number, keep?: Own): void {
+    if (v >= 0) return;
+    const m = -1 - v;
+    if (this.#multi[m] === keep) return;
+    this.#multi[m] = undefined;
+    this.#freeMulti.push(m);
+  }
+
+  delete(k: LKey): void {
+    if (typeof k !== 'number') {
+      this.#other.delete(k);
+      return;
+    }
+    let i = this.#find(k);
+    if (i < 0) return;
+    this.#freeVal(this.#vals[i]!);
+    const keys = this.#keys;
+    const vals = this.#vals;
+    const mask = this.#mask;
+    let j = i;
+    for (;;) {
+      j = (j + 1) & mask;
+      const x = keys[j]!;
+      if (x === -1) break;
+      const h = this.#home(x);
+      // Move x back into the hole at i unless its home lies cyclically in (i, j].
+      const inRange = i <= j ? h > i && h <= j : h > i || h <= j;
+      if (!inRange) {
+        keys[i] = x;
+        vals[i] = vals[j]!;
+        i = j;
+      }
+    }
+    keys[i] = -1;
+    this.#size4 -= 1;
+  }
+
+  *entries(): IterableIterator<[LKey, Own]> {
+    const keys = this.#keys;
+    for (let i = 0; i < keys.length; i += 1) {
+      const k = keys[i]!;
+      if (k !== -1) yield [k, this.#decode(this.#vals[i]!)];
+    }
+    yield* this.#other;
+  }
 }
 
 interface PolicyState {
   files: Map<string, FileState>;
   byId: Map<number, FileState>;
-  /** The target: key -> entry (with its holders). */
-  entries: Map<string, SetEntry>;
+  /** The target: key -> its holders (the tag is the holder whose name sorts last). */
+  entries: OwnTable;
   /** False: the next reload diffs the full target against the state. */
   valid: boolean;
   setMutations: number;
 }
 
-const newPolicyState = (): PolicyState => ({ files: new Map(), byId: new Map(), entries: new Map(), valid: false, setMutations: -1 });
+const newPolicyState = (): PolicyState => ({ files: new Map(), byId: new Map(), entries: new OwnTable(), valid: false, setMutations: -1 });
+
+/** The tag of a key held by `own`: the holding file whose name sorts last. */
+function tagOf(st: PolicyState, own: Own): string {
+  if (typeof own === 'number') return st.byId.get(own)?.name ?? '';
+  let best = '';
+  for (let j = 0; j < own.length; j += 2) {
+    const name = st.byId.get(own[j]!)?.name ?? '';
+    if (name > best) best = name;
+  }
+  return best;
+}
 
 /** One more holding of `key` by file `f`. */
-function hold(st: PolicyState, key: string, f: FileState): void {
-  const e = st.entries.get(key);
-  if (e === undefined) {
-    st.entries.set(key, new SetEntry(key, f.name, f.id));
-    return;
-  }
-  const o = e.own;
-  if (typeof o === 'number') e.own = o === f.id ? [o, 2] : [o, 1, f.id, 1];
+function hold(st: PolicyState, key: LKey, f: FileState): void {
+  const o = st.entries.get(key);
+  if (o === undefined) st.entries.set(key, f.id);
+  else if (typeof o === 'number') st.entries.set(key, o === f.id ? [o, 2] : [o, 1, f.id, 1]);
   else {
     let i = 0;
     while (i < o.length && o[i] !== f.id) i += 2;
     if (i < o.length) o[i + 1]! += 1;
     else o.push(f.id, 1);
   }
-  if (f.name > e.tag) e.tag = f.name;
 }
 
 /** One holding of `key` by file `f` less. */
-function release(st: PolicyState, key: string, f: FileState): void {
-  const e = st.entries.get(key);
-  if (e === undefined) return;
-  const o = e.own;
+function release(st: PolicyState, key: LKey, f: FileState): void {
+  const o = st.entries.get(key);
+  if (o === undefined) return;
   if (typeof o === 'number') {
     if (o === f.id) st.entries.delete(key);
     return;
@@ -266,17 +529,37 @@ function release(st: PolicyState, key: string, f: FileState): void {
   if (i >= o.length) return;
   o[i + 1]! -= 1;
   if (o[i + 1] === 0) o.splice(i, 2);
-  if (o.length === 0) {
-    st.entries.delete(key);
-    return;
+  if (o.length === 0) st.entries.delete(key);
+  else if (o.length === 2 && o[1] === 1) st.entries.set(key, o[0]!);
+}
+
+/** The whole target of a policy as EntryStore reads it (entries built on the fly). */
+class TargetView implements SetTargets {
+  readonly #st: PolicyState;
+  constructor(st: PolicyState) {
+    this.#st = st;
   }
-  if (o.length === 2 && o[1] === 1) e.own = o[0]!;
-  let best = '';
-  for (let j = 0; j < o.length; j += 2) {
-    const name = st.byId.get(o[j]!)?.name ?? '';
-    if (name > best) best = name;
+
+  get size(): number {
+    return this.#st.entries.size;
   }
-  e.tag = best;
+
+  has(key: string): boolean {
+    return this.#st.entries.has(lkeyOf(key));
+  }
+
+  /** has() of an IPv4 key number (table.ts v4KeyNum). */
+  hasKeyNum(n: number): boolean {
+    return this.#st.entries.has(n);
+  }
+
+  *[Symbol.iterator](): Iterator<[string, SetTarget]> {
+    const st = this.#st;
+    for (const [k, own] of st.entries.entries()) {
+      const text = lkeyText(k);
+      yield [text, new SetEntry(text, tagOf(st, own))];
+    }
+  }
 }
 
 /* ------------------------------------------------------------------ */
@@ -511,7 +794,7 @@ export class SetFiles {
         throw new AppError('internal', `Failed to read set file ${p}: ${(err as Error).message}`, {}, { cause: err });
       }
       if (buf.length > SET_MAX_BYTES) throw new AppError('invalid', `File ${p} exceeds the maximum allowed size of 5 MB`);
-      next.set(file, { name: file, id: old?.id ?? this.#nextId++, sig, keys: parseSetBuffer(buf, p) });
+      next.set(file, { name: file, id: old?.id ?? this.#nextId++, sig, keys: parseSetKeys(buf, p) });
     }
     return next;
   }
@@ -528,11 +811,11 @@ export class SetFiles {
       // Many candidates (new or removed big files, rewritten files): a full
       // diff is cheaper than tracking each key.
       let candidates = 0;
-      for (const [name, f] of st.files) if (!next.has(name)) candidates += f.keys.length;
+      for (const [name, f] of st.files) if (!next.has(name)) candidates += f.keys.nums.length;
       for (const [name, f] of next) {
         const old = st.files.get(name);
-        if (old === undefined) candidates += f.keys.length;
-        else if (old !== f) candidates += Math.abs(old.keys.length - f.keys.length) + 1;
+        if (old === undefined) candidates += f.keys.nums.length;
+        else if (old !== f) candidates += Math.abs(old.keys.nums.length - f.keys.nums.length) + 1;
       }
       if (candidates > Math.max(50_000, st.entries.size / 4)) full = true;
     }
@@ -541,25 +824,29 @@ export class SetFiles {
     let changes = 0;
     try {
       if (full) {
-        st.entries = new Map();
+        st.entries = new OwnTable();
         st.byId = new Map();
         for (const f of next.values()) st.byId.set(f.id, f);
         const m = st.entries;
         for (const f of next.values()) {
-          for (const k of f.keys) {
+          const { nums, other } = f.keys;
+          for (let i = 0; i < nums.length; i += 1) {
+            const n = nums[i]!;
+            const k = n === n ? n : other.get(i)!;
             if (m.has(k)) hold(st, k, f);
-            else m.set(k, new SetEntry(k, f.name, f.id));
+            else m.set(k, f.id);
           }
         }
-        res = await entries.applySets(policy, st.entries, actor);
+        res = await entries.applySets(policy, new TargetView(st), actor);
         changes = st.entries.size;
       } else {
-        const changed = new Set<string>();
+        const changed = new Set<LKey>();
         const gone: FileState[] = [];
         for (const [name, f] of st.files) if (!next.has(name)) gone.push(f);
         for (const f of next.values()) st.byId.set(f.id, f);
         for (const f of gone) {
-          for (const k of f.keys) {
+          for (let i = 0; i < f.keys.nums.length; i += 1) {
+            const k = keyAt(f.keys, i);
             release(st, k, f);
             changed.add(k);
           }
@@ -569,7 +856,8 @@ export class SetFiles {
           const old = st.files.get(name);
           if (old === f) continue;
           if (old === undefined) {
-            for (const k of f.keys) {
+            for (let i = 0; i < f.keys.nums.length; i += 1) {
+              const k = keyAt(f.keys, i);
               hold(st, k, f);
               changed.add(k);
             }
@@ -580,30 +868,41 @@ export class SetFiles {
           // so duplicates need no care).
           const a = old.keys;
           const b = f.keys;
+          const an = a.nums;
+          const bn = b.nums;
+          const same = (i: number, j: number): boolean => {
+            const x = an[i]!;
+            const y = bn[j]!;
+            if (x === x) return x === y;
+            return y !== y && a.other.get(i) === b.other.get(j);
+          };
           let lo = 0;
-          const min = Math.min(a.length, b.length);
-          while (lo < min && a[lo] === b[lo]) lo += 1;
-          let ea = a.length;
-          let eb = b.length;
-          while (ea > lo && eb > lo && a[ea - 1] === b[eb - 1]) {
+          const min = Math.min(an.length, bn.length);
+          while (lo < min && same(lo, lo)) lo += 1;
+          let ea = an.length;
+          let eb = bn.length;
+          while (ea > lo && eb > lo && same(ea - 1, eb - 1)) {
             ea -= 1;
             eb -= 1;
           }
           for (let i = lo; i < ea; i += 1) {
-            release(st, a[i]!, f);
-            changed.add(a[i]!);
+            const k = keyAt(a, i);
+            release(st, k, f);
+            changed.add(k);
           }
           for (let i = lo; i < eb; i += 1) {
-            hold(st, b[i]!, f);
-            changed.add(b[i]!);
+            const k = keyAt(b, i);
+            hold(st, k, f);
+            changed.add(k);
           }
         }
         const upserts = new Map<string, SetTarget>();
         const removals: SetTarget[] = [];
         for (const k of changed) {
-          const e = st.entries.get(k);
-          if (e === undefined) removals.push(new SetEntry(k, '', 0));
-          else upserts.set(k, e);
+          const own = st.entries.get(k);
+          const text = lkeyText(k);
+          if (own === undefined) removals.push(new SetEntry(text, ''));
+          else upserts.set(text, new SetEntry(text, tagOf(st, own)));
         }
         changes = changed.size;
         res = await entries.applySetsDelta(policy, upserts, removals, actor);

@@ -380,8 +380,37 @@ export function encodeRawList(records: readonly RawOp[]): Buffer {
   return out;
 }
 
+/**
+ * BATCH frame of `ops`: the same bytes and checks as
+ * encodeFrame(MSG.BATCH, id, encodeRawList(ops.map(toRawOp))), written in
+ * place (no RawOp per op, no payload copy).
+ */
 export function encodeBatch(id: number, ops: readonly MapOp[]): Buffer {
-  return encodeFrame(MSG.BATCH, id, encodeRawList(ops.map(toRawOp)));
+  const n = ops.length;
+  const len = LIST_HDR_SIZE + n * OP_SIZE;
+  const out = Buffer.alloc(HEADER_SIZE + len);
+  encodeHeader({ type: MSG.BATCH, id, len, flags: 0, status: 0 }).copy(out, 0);
+  out.writeUInt32LE(n, HEADER_SIZE);
+  let off = HEADER_SIZE + LIST_HDR_SIZE;
+  for (let i = 0; i < n; i += 1) {
+    const op = ops[i]!;
+    const kind = KIND_CODE[op.kind];
+    const policy = POLICY_CODE[op.policy];
+    if (kind === undefined) throw new ProtocolError('bad_value', `unknown op kind ${String(op.kind)}`);
+    if (policy === undefined) throw new ProtocolError('bad_value', `unknown policy ${String(op.policy)}`);
+    const family = op.family;
+    if (family !== 4 && family !== 6) throw new ProtocolError('bad_value', `unknown family ${String(family)}`);
+    const addr = op.addr;
+    checkAddr(family, addr);
+    out[off] = u8('kind', kind);
+    out[off + 1] = u8('policy', policy);
+    out[off + 2] = family;
+    out[off + 3] = u8('prefixLen', op.prefixLen);
+    out.writeUInt32LE(u32('tag', op.tagId), off + 4);
+    out.set(addr, off + 8);
+    off += OP_SIZE;
+  }
+  return out;
 }
 
 export function encodeReplaceChunk(id: number, entries: readonly KernelEntry[]): Buffer {
