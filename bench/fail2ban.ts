@@ -120,7 +120,7 @@ async function main(): Promise<void> {
   const t0 = Date.now();
   try {
     await exec(ns, ['ip', 'link', 'set', 'lo', 'up']);
-    daemon = await startDaemon({ dataplane: { drop_exact: Math.max(65536, BIG * 2) } });
+    daemon = await startDaemon({ dataplane: { drop_exact: Math.max(65536, BIG * 2) }, env: { COUIC_LOG_LEVEL: process.env['BENCH_LOG_LEVEL'] ?? 'info' } });
     const d = daemon;
     // the same daemon without the journal's fsync: isolates couic-ban's own cost from the durable ack
     nosync = await startDaemon({ extraToml: '[journal]\nfsync = false\n' });
