@@ -203,6 +203,8 @@ interface ReqPlan {
   counts: { created: number; updated: number; removed: number } | undefined;
   /** claim: bans applied; flush: claims removed. */
   n: number;
+  /** claims-sync: keys whose sync could not be planned (map full...), to retry. */
+  retry?: string[];
 }
 
 /** What planning a batch produced. */
@@ -239,6 +241,8 @@ export interface EntryStoreOptions {
   readonly compactAfter?: number;
   /** The claims replayed with the journal (src/core/claims.ts). @default empty */
   readonly claims?: ClaimTable;
+  /** Ends the process on an unrecoverable inconsistency (tests override it). @default process.exit */
+  readonly exit?: (code: number) => never;
 }
 
 /**
@@ -321,6 +325,7 @@ export class EntryStore implements EntryService {
   #setMutations = 0;
   #closed = false;
   readonly #claims: ClaimTable;
+  readonly #exit: (code: number) => never;
   #claimTimer: NodeJS.Timeout | undefined;
   /** Expiration (s) the claim timer is armed for; Infinity when idle. */
   #claimArmedFor = Infinity;
@@ -338,6 +343,7 @@ export class EntryStore implements EntryService {
     this.#heap = heap ?? new ExpiryHeap(this.#table);
     this.#timer = new ExpiryTimer({ heap: this.#heap, table: this.#table, onDue: (due) => this.#onDue(due) });
     this.#claims = opts.claims ?? new ClaimTable();
+    this.#exit = opts.exit ?? ((code: number): never => process.exit(code));
     this.batcher = new Batcher<Req>({
       maxPending: opts.maxPending ?? 262_144,
       batching: this.#batching,
@@ -661,8 +667,9 @@ export class EntryStore implements EntryService {
         for (const key of req.keys) {
           const prev = this.#claimCur(plan, key);
           if (prev === undefined) continue;
-          // Errors (an add refused, map full) leave the claims for the next sync.
-          this.#planClaims(plan, r, key, prev, pruneClaims(prev.claims, now), now, false);
+          // Errors (an add refused, map full) leave the claims for the next
+          // sync: the key left the due heap when popped, so requeue it.
+          if (this.#planClaims(plan, r, key, prev, pruneClaims(prev.claims, now), now, false) !== undefined) (rp.retry ??= []).push(key);
         }
         break;
     }
@@ -998,9 +1005,9 @@ export class EntryStore implements EntryService {
     }
   }
 
-  /** Releases the tentative tag references of ops [from..] (never committed). */
-  #releaseFrom(plan: Plan, from: number): void {
-    for (let i = from; i < plan.ops.length; i += 1) {
+  /** Releases the tentative tag references of ops [from, to) (never committed); `to` defaults to the end. */
+  #releaseFrom(plan: Plan, from: number, to = plan.ops.length): void {
+    for (let i = from; i < to; i += 1) {
       const op = plan.ops[i]!;
       if (op.kind !== OP_DEL) this.#tags.release(op.tagId);
     }
@@ -1060,36 +1067,52 @@ export class EntryStore implements EntryService {
       this.#log.error({ cidr: op.key, status, requeued: again.length }, 'kernel refused a map update');
     }
 
-    // Claim changes that go with the committed ops (the last state per key).
-    const claimStates = this.#committedClaims(plan, committedOps, committedReqs);
-    // Journal the committed ops: one frame, one write, one fdatasync.
-    if (committedOps > 0 || claimStates.size > 0) {
-      let enc = pre;
-      if (committedOps < ops.length) {
-        enc = new Encoder(64 + committedOps * 48 + claimStates.size * 48);
-        this.#journalOps(enc, ops, 0, committedOps);
-      }
-      for (const [key, st] of claimStates) enc.claims(claimStore(key), key, st?.managed ?? false, st?.claims ?? []);
-      try {
+    // Until the journal append succeeds, any failure undoes the batch in the
+    // kernel (ops [committedOps..] were already undone and released above).
+    let claimStates: Map<string, ClaimState | undefined>;
+    try {
+      // Claim changes that go with the committed ops (the last state per key).
+      claimStates = this.#committedClaims(plan, committedOps, committedReqs);
+      // Journal the committed ops: one frame, one write, one fdatasync.
+      if (committedOps > 0 || claimStates.size > 0) {
+        let enc = pre;
+        if (committedOps < ops.length) {
+          enc = new Encoder(64 + committedOps * 48 + claimStates.size * 48);
+          this.#journalOps(enc, ops, 0, committedOps);
+        }
+        for (const [key, st] of claimStates) enc.claims(claimStore(key), key, st?.managed ?? false, st?.claims ?? []);
         await this.#journal.append(enc.finish(), enc.records);
-      } catch (err) {
-        this.#log.error({ err }, 'journal write failed, undoing the batch in the kernel');
-        await this.#restoreKernel(h, ops, 0);
-        this.#releaseFrom(plan, 0);
-        const e = new AppError('internal', 'couic could not write its journal', {}, { cause: err });
-        for (const req of batch) req.reject(e);
-        return [];
       }
+    } catch (err) {
+      this.#log.error({ err }, 'journal write failed, undoing the batch in the kernel');
+      await this.#restoreKernel(h, ops, 0);
+      this.#releaseFrom(plan, 0, committedOps);
+      const e = new AppError('internal', 'couic could not write its journal', {}, { cause: err });
+      for (const req of batch) req.reject(e);
+      return [];
     }
 
-    this.#commit(ops, committedOps, batch);
-    if (claimStates.size > 0) {
-      for (const [key, st] of claimStates) this.#claims.set(key, st);
-      this.#rearmClaims();
+    // The journal holds the batch: it is authoritative. A failure from here
+    // on would leave memory half-updated against the kernel and the journal,
+    // so the process exits and a restart replays a consistent state.
+    try {
+      this.#commit(ops, committedOps, batch);
+      if (claimStates.size > 0) {
+        for (const [key, st] of claimStates) this.#claims.set(key, st);
+        this.#rearmClaims();
+      }
+      this.#finish(batch, plan, committedReqs, now);
+      this.#maybeCompact();
+    } catch (err) {
+      this.#fatal(err);
     }
-    this.#finish(batch, plan, committedReqs, now);
-    this.#maybeCompact();
     return again;
+  }
+
+  /** An inconsistency after a journal write: log and exit, a restart replays the journal. */
+  #fatal(err: unknown): never {
+    this.#log.fatal({ err }, 'internal error after the journal write: exiting so a restart replays a consistent state');
+    return this.#exit(70);
   }
 
   /**
@@ -1233,6 +1256,11 @@ export class EntryStore implements EntryService {
           break;
         case 'claims-sync':
           this.#log.debug({ cidrs: req.keys.length }, 'claims expired or synced');
+          if (rp.retry !== undefined && rp.retry.length > 0) {
+            this.#log.warn({ cidrs: rp.retry.length }, 'claims: some syncs failed, retrying in 1 s');
+            this.#claims.requeue(rp.retry, now + 1);
+            this.#rearmClaims();
+          }
           req.resolve(undefined);
           break;
         case 'sets':
@@ -1285,7 +1313,14 @@ export class EntryStore implements EntryService {
       }
     }
     const ms = Math.round(performance.now() - t0);
-    if (failed > 0) this.#log.error({ failed, byStatus, reason }, 'resync: the kernel refused some entries');
+    if (failed > 0) {
+      // Serving a state the kernel does not enforce is not an option: fail
+      // the start (the daemon exits) or the restart (the supervisor retries).
+      const why = Object.entries(byStatus).map(([s, n]) => `${s}: ${n}`).join(', ');
+      const hint = byStatus.full !== undefined ? ': raise the [dataplane] map capacities (drop_exact, drop_cidr, ignore_exact, ignore_cidr)' : '';
+      this.#log.error({ failed, byStatus, reason }, 'resync: the kernel refused some entries');
+      throw new Error(`resync (${reason}): the kernel refused ${failed} of ${statuses.length} entries of the journal (${why})${hint}`);
+    }
     this.#log.info({ entries: statuses.length, removed, reason, ms, pid: h.pid }, 'kernel maps resynced from state');
   }
 

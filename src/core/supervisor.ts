@@ -144,6 +144,11 @@ export class HelperSupervisor {
         }
         const started = h;
         await this.#o.lock.run(() => this.#o.resync(started, 'restart'));
+        if (this.#stopping) {
+          // stop() ran during the resync: do not adopt a helper nobody will close.
+          await h.close();
+          return;
+        }
         this.#restarts += 1;
         this.#log.warn({ pid: h.pid, ms: Math.round(performance.now() - t0), restarts: this.#restarts }, 'couic-helper restarted and resynced');
         this.#failures += 1;
