@@ -25,6 +25,7 @@ import { keyToBytes } from './addr.js';
 import { nameError } from './clients.js';
 import type { EntryStore, SetTarget, SetTargets } from './entries.js';
 import { v4KeyNum, v4KeyText } from './table.js';
+import { NumberIndex } from './num-index.js';
 import type { SetsCounts } from './events.js';
 import type { Actor, Cidr, Family, Policy } from './types.js';
 
@@ -338,59 +339,18 @@ interface FileState {
 type Own = number | number[];
 
 /**
- * key -> holders. IPv4 keys (numbers) live in an open-addressing table on
- * typed arrays (linear probing, backward-shift deletion; about 24 bytes per
- * entry at the worst load, no object per entry); a value >= 0 is the only
- * holder's file id, a value < 0 indexes `#multi`. Other keys: a Map.
+ * key -> holders. IPv4 keys (numbers) live in a NumberIndex (no object per
+ * entry); a value >= 0 is the only holder's file id, a value < 0 indexes
+ * `#multi`. Other keys: a Map.
  */
 class OwnTable {
-  #keys = new Float64Array(1024).fill(-1);
-  #vals = new Int32Array(1024);
-  #mask = 1023;
-  #size4 = 0;
+  readonly #v4 = new NumberIndex();
   readonly #multi: (number[] | undefined)[] = [];
   readonly #freeMulti: number[] = [];
   readonly #other = new Map<string, Own>();
 
   get size(): number {
-    return this.#size4 + this.#other.size;
-  }
-
-  #home(k: number): number {
-    const len = k % 64;
-    let h = Math.imul(((k - len) / 64) ^ Math.imul(len + 1, 0x9e3779b1), 0x85ebca6b);
-    h ^= h >>> 15;
-    h = Math.imul(h, 0xc2b2ae35);
-    h ^= h >>> 13;
-    return h & this.#mask;
-  }
-
-  #find(k: number): number {
-    const keys = this.#keys;
-    let i = this.#home(k);
-    for (;;) {
-      const x = keys[i]!;
-      if (x === k) return i;
-      if (x === -1) return -1 - i;
-      i = (i + 1) & this.#mask;
-    }
-  }
-
-  #grow(): void {
-    const oldK = this.#keys;
-    const oldV = this.#vals;
-    const n = oldK.length * 2;
-    this.#keys = new Float64Array(n).fill(-1);
-    this.#vals = new Int32Array(n);
-    this.#mask = n - 1;
-    for (let i = 0; i < oldK.length; i += 1) {
-      const k = oldK[i]!;
-      if (k === -1) continue;
-      let j = this.#home(k);
-      while (this.#keys[j] !== -1) j = (j + 1) & this.#mask;
-      this.#keys[j] = k;
-      this.#vals[j] = oldV[i]!;
-    }
+    return this.#v4.size + this.#other.size;
   }
 
   #decode(v: number): Own {
@@ -398,13 +358,13 @@ class OwnTable {
   }
 
   has(k: LKey): boolean {
-    return typeof k === 'number' ? this.#find(k) >= 0 : this.#other.has(k);
+    return typeof k === 'number' ? this.#v4.has(k) : this.#other.has(k);
   }
 
   get(k: LKey): Own | undefined {
     if (typeof k !== 'number') return this.#other.get(k);
-    const i = this.#find(k);
-    return i >= 0 ? this.#decode(this.#vals[i]!) : undefined;
+    const v = this.#v4.get(k);
+    return v === undefined ? undefined : this.#decode(v);
   }
 
   set(k: LKey, own: Own): void {
@@ -412,31 +372,25 @@ class OwnTable {
       this.#other.set(k, own);
       return;
     }
-    if ((this.#size4 + 1) * 2 > this.#keys.length) this.#grow();
-    let i = this.#find(k);
-    if (i < 0) {
-      i = -1 - i;
-      this.#keys[i] = k;
-      this.#size4 += 1;
-    } else {
-      this.#freeVal(this.#vals[i]!, own);
+    const cur = this.#v4.get(k);
+    if (cur !== undefined) {
+      // the same holder array mutated in place keeps its slot
+      if (typeof own !== 'number' && cur < 0 && this.#multi[-1 - cur] === own) return;
+      this.#freeVal(cur);
     }
     if (typeof own === 'number') {
-      this.#vals[i] = own;
+      this.#v4.set(k, own);
     } else {
-      const cur = this.#vals[i]!;
-      if (cur < 0 && this.#multi[-1 - cur] === own) return;
       const m = this.#freeMulti.pop() ?? this.#multi.length;
       this.#multi[m] = own;
-      this.#vals[i] = -1 - m;
+      this.#v4.set(k, -1 - m);
     }
   }
 
-  /** Frees the multi-holder slot of `v` unless it is `keep`. */
-  #freeVal(v: number, keep?: Own): void {
+  /** Frees the multi-holder slot of `v`, if it has one. */
+  #freeVal(v: number): void {
     if (v >= 0) return;
     const m = -1 - v;
-    if (this.#multi[m] === keep) return;
     this.#multi[m] = undefined;
     this.#freeMulti.push(m);
   }
@@ -446,36 +400,12 @@ class OwnTable {
       this.#other.delete(k);
       return;
     }
-    let i = this.#find(k);
-    if (i < 0) return;
-    this.#freeVal(this.#vals[i]!);
-    const keys = this.#keys;
-    const vals = this.#vals;
-    const mask = this.#mask;
-    let j = i;
-    for (;;) {
-      j = (j + 1) & mask;
-      const x = keys[j]!;
-      if (x === -1) break;
-      const h = this.#home(x);
-      // Move x back into the hole at i unless its home lies cyclically in (i, j].
-      const inRange = i <= j ? h > i && h <= j : h > i || h <= j;
-      if (!inRange) {
-        keys[i] = x;
-        vals[i] = vals[j]!;
-        i = j;
-      }
-    }
-    keys[i] = -1;
-    this.#size4 -= 1;
+    const v = this.#v4.delete(k);
+    if (v !== undefined) this.#freeVal(v);
   }
 
   *entries(): IterableIterator<[LKey, Own]> {
-    const keys = this.#keys;
-    for (let i = 0; i < keys.length; i += 1) {
-      const k = keys[i]!;
-      if (k !== -1) yield [k, this.#decode(this.#vals[i]!)];
-    }
+    for (const [k, v] of this.#v4.entries()) yield [k, this.#decode(v)];
     yield* this.#other;
   }
 }

@@ -8,6 +8,7 @@
  * kernel needs them (addr.ts).
  */
 import { keyToBytes } from './addr.js';
+import { NumberIndex } from './num-index.js';
 import type { Family, Policy } from './types.js';
 
 /** Store index = policy * 2 + (family === 6 ? 1 : 0). */
@@ -127,111 +128,32 @@ class StringIndex implements KeyIndex {
   }
 }
 
-/**
- * IPv4 keys: open addressing (linear probing, backward-shift deletion) on
- * typed arrays keyed by addr * 64 + len. No string is hashed or kept per
- * entry: about 24 bytes per entry at the worst load, one cache miss per
- * lookup.
- */
+/** IPv4 keys: a NumberIndex on addr * 64 + len (no string kept per entry). */
 class V4Index implements KeyIndex {
-  #keys = new Float64Array(1024).fill(-1);
-  #vals = new Int32Array(1024);
-  #mask = 1023;
-  #size = 0;
+  readonly #index = new NumberIndex();
 
   get size(): number {
-    return this.#size;
-  }
-
-  #home(k: number): number {
-    const len = k % 64;
-    let h = Math.imul(((k - len) / 64) ^ Math.imul(len + 1, 0x9e3779b1), 0x85ebca6b);
-    h ^= h >>> 15;
-    h = Math.imul(h, 0xc2b2ae35);
-    h ^= h >>> 13;
-    return h & this.#mask;
-  }
-
-  #find(k: number): number {
-    const keys = this.#keys;
-    let i = this.#home(k);
-    for (;;) {
-      const x = keys[i]!;
-      if (x === k) return i;
-      if (x === -1) return -1 - i;
-      i = (i + 1) & this.#mask;
-    }
+    return this.#index.size;
   }
 
   get(key: string): number | undefined {
     const k = v4KeyNum(key);
-    if (k < 0) return undefined;
-    const i = this.#find(k);
-    return i >= 0 ? this.#vals[i] : undefined;
+    return k < 0 ? undefined : this.#index.get(k);
   }
 
   set(key: string, slot: number): void {
     const k = v4KeyNum(key);
     if (k < 0) throw new RangeError(`not a canonical IPv4 CIDR: ${key}`);
-    if ((this.#size + 1) * 2 > this.#keys.length) this.#grow();
-    const i = this.#find(k);
-    if (i >= 0) {
-      this.#vals[i] = slot;
-      return;
-    }
-    this.#keys[-1 - i] = k;
-    this.#vals[-1 - i] = slot;
-    this.#size += 1;
+    this.#index.set(k, slot);
   }
 
   delete(key: string): number | undefined {
     const k = v4KeyNum(key);
-    if (k < 0) return undefined;
-    let i = this.#find(k);
-    if (i < 0) return undefined;
-    const slot = this.#vals[i];
-    const keys = this.#keys;
-    const vals = this.#vals;
-    const mask = this.#mask;
-    let j = i;
-    for (;;) {
-      j = (j + 1) & mask;
-      const x = keys[j]!;
-      if (x === -1) break;
-      const h = this.#home(x);
-      // Move x back into the hole at i unless its home lies cyclically in (i, j].
-      const inRange = i <= j ? h > i && h <= j : h > i || h <= j;
-      if (!inRange) {
-        keys[i] = x;
-        vals[i] = vals[j]!;
-        i = j;
-      }
-    }
-    keys[i] = -1;
-    this.#size -= 1;
-    return slot;
+    return k < 0 ? undefined : this.#index.delete(k);
   }
 
-  #grow(): void {
-    const oldK = this.#keys;
-    const oldV = this.#vals;
-    const n = oldK.length * 2;
-    this.#keys = new Float64Array(n).fill(-1);
-    this.#vals = new Int32Array(n);
-    this.#mask = n - 1;
-    for (let i = 0; i < oldK.length; i += 1) {
-      const k = oldK[i]!;
-      if (k === -1) continue;
-      let j = this.#home(k);
-      while (this.#keys[j] !== -1) j = (j + 1) & this.#mask;
-      this.#keys[j] = k;
-      this.#vals[j] = oldV[i]!;
-    }
-  }
-
-  *slots(): IterableIterator<number> {
-    const keys = this.#keys;
-    for (let i = 0; i < keys.length; i += 1) if (keys[i] !== -1) yield this.#vals[i]!;
+  slots(): IterableIterator<number> {
+    return this.#index.values();
   }
 }
 
