@@ -21,13 +21,12 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import { AppError } from '../errors.js';
 import { isCidrText, tryParseCidr } from '../net/cidr.js';
-import { keyToBytes } from './addr.js';
+import { StoredCidr, v4KeyNum, v4KeyText } from './addr.js';
 import { nameError } from './clients.js';
 import type { EntryStore, SetTarget, SetTargets } from './entries.js';
-import { v4KeyNum, v4KeyText } from './table.js';
 import { NumberIndex } from './num-index.js';
 import type { SetsCounts } from './events.js';
-import type { Actor, Cidr, Family, Policy } from './types.js';
+import type { Actor, Cidr, Policy } from './types.js';
 
 export const SET_EXTENSION = '.couic';
 export const SET_MAX_BYTES = 5 * 1024 * 1024;
@@ -56,33 +55,20 @@ export type ReloadResult = Partial<Record<Policy, SetsCounts>>;
  * on the fly when the target is handed over: the loader itself keeps no
  * object (nor string) per entry, see PolicyState.
  */
-class SetEntry implements SetTarget, Cidr {
-  readonly family: Family;
-  readonly text: string;
+class SetEntry extends StoredCidr implements SetTarget {
   readonly tag: string;
   constructor(text: string, tag: string) {
-    this.text = text;
+    super(text.includes(':') ? 6 : 4, text);
     this.tag = tag;
-    this.family = text.includes(':') ? 6 : 4;
   }
 
   get cidr(): Cidr {
     return this;
   }
-
-  get prefixLen(): number {
-    return Number(this.text.slice(this.text.lastIndexOf('/') + 1));
-  }
-
-  get addr(): Uint8Array {
-    const out = new Uint8Array(this.family === 4 ? 4 : 16);
-    keyToBytes(this.text, this.family, out);
-    return out;
-  }
 }
 
 /**
- * Compact key of a set entry: an IPv4 CIDR as its number (table.ts
+ * Compact key of a set entry: an IPv4 CIDR as its number (addr.ts
  * v4KeyNum: addr * 64 + len), anything else (IPv6) as its canonical text.
  */
 type LKey = number | string;
@@ -100,58 +86,10 @@ const latin1 = (buf: Buffer, start: number, end: number): string =>
 const isSpace = (b: number): boolean => b === 0x20 || (b >= 0x09 && b <= 0x0d);
 
 /**
- * Canonical key of an ASCII line holding an IPv4 CIDR (grammar (1): octets
- * of 1-3 digits, leading zeros allowed; prefix of 1-2 digits <= 32), host
- * bits zeroed; undefined when it is not one. Reuses the line's text when it
- * is already canonical.
+ * Key number (net * 64 + len, host bits zeroed) of an ASCII line holding an
+ * IPv4 CIDR of grammar (1) (octets of 1-3 digits, leading zeros allowed;
+ * prefix of 1-2 digits <= 32), or -1 when it is not one.
  */
-function v4Key(buf: Buffer, start: number, end: number): string | undefined {
-  let addr = 0;
-  let octet = 0;
-  let digits = 0;
-  let dots = 0;
-  let canonical = true;
-  let i = start;
-  for (; i < end; i += 1) {
-    const c = buf[i]!;
-    if (c >= 0x30 && c <= 0x39) {
-      if (digits === 1 && octet === 0) canonical = false;
-      octet = octet * 10 + (c - 0x30);
-      digits += 1;
-      if (digits > 3 || octet > 255) return undefined;
-    } else if (c === 0x2e && digits > 0 && dots < 3) {
-      addr = addr * 256 + octet;
-      octet = 0;
-      digits = 0;
-      dots += 1;
-    } else if (c === 0x2f && digits > 0 && dots === 3) {
-      addr = addr * 256 + octet;
-      break;
-    } else {
-      return undefined;
-    }
-  }
-  if (i >= end) return undefined;
-  const ps = i + 1;
-  const pl = end - ps;
-  if (pl < 1 || pl > 2) return undefined;
-  const d0 = buf[ps]! - 0x30;
-  if (d0 < 0 || d0 > 9) return undefined;
-  let len = d0;
-  if (pl === 2) {
-    const d1 = buf[ps + 1]! - 0x30;
-    if (d1 < 0 || d1 > 9) return undefined;
-    if (d0 === 0) canonical = false;
-    len = d0 * 10 + d1;
-  }
-  if (len > 32) return undefined;
-  const mask = len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0;
-  const net = (addr & mask) >>> 0;
-  if (canonical && net === addr) return latin1(buf, start, end);
-  return `${net >>> 24}.${(net >>> 16) & 255}.${(net >>> 8) & 255}.${net & 255}/${len}`;
-}
-
-/** As v4Key, but the key number (net * 64 + len), -1 when not an IPv4 CIDR of grammar (1). */
 function v4Num(buf: Buffer, start: number, end: number): number {
   let addr = 0;
   let octet = 0;
@@ -251,46 +189,6 @@ export function parseSetKeys(buf: Buffer, filePath: string): FileKeys {
     count += 1;
   }
   return { nums: nums.slice(0, count), other };
-}
-
-/**
- * Parses a set file for a reload: trimmed lines, blank and `#` lines
- * skipped, every other line a CIDR (grammar (1)), normalized, in file order
- * (duplicates kept: the loader counts holders). Throws 422 on the first bad
- * line.
- */
-export function parseSetBuffer(buf: Buffer, filePath: string): string[] {
-  const keys: string[] = [];
-  const n = buf.length;
-  let pos = 0;
-  while (pos < n) {
-    let eol = buf.indexOf(0x0a, pos);
-    if (eol < 0) eol = n;
-    let s = pos;
-    let e = eol;
-    pos = eol + 1;
-    let ascii = true;
-    while (s < e && isSpace(buf[s]!)) s += 1;
-    while (e > s && isSpace(buf[e - 1]!)) e -= 1;
-    if (s === e || buf[s] === 0x23 /* # */) continue;
-    let key = v4Key(buf, s, e);
-    if (key === undefined) {
-      for (let i = s; i < e; i += 1) {
-        if (buf[i]! >= 0x80) {
-          ascii = false;
-          break;
-        }
-      }
-      const line = ascii ? latin1(buf, s, e) : buf.toString('utf8', s, e).trim();
-      if (!ascii && (line === '' || line.startsWith('#'))) continue;
-      key = tryParseCidr(line)?.text;
-      if (key === undefined) {
-        throw new AppError('invalid', `error parsing set: ${filePath}. Offending line: ${line}`);
-      }
-    }
-    keys.push(key);
-  }
-  return keys;
 }
 
 /** Lines of a set file as `GET /v1/sets/...` shows them: trimmed, not normalized; bad lines by 1-based physical number. */

@@ -7,7 +7,7 @@
  * object, no Uint8Array. Address bytes are derived from the key when the
  * kernel needs them (addr.ts).
  */
-import { keyToBytes } from './addr.js';
+import { keyToBytes, v4KeyNum, v4KeyText } from './addr.js';
 import { NumberIndex } from './num-index.js';
 import type { Family, Policy } from './types.js';
 
@@ -50,51 +50,6 @@ export function mapSlotOf(store: number, prefixLen: number, lpmOnly: boolean): n
 }
 
 const INITIAL_CAPACITY = 1024;
-
-/**
- * "a.b.c.d/len" -> addr * 64 + len (a number below 2^38), or -1 when the
- * text is not a canonical IPv4 CIDR.
- */
-export function v4KeyNum(key: string): number {
-  let addr = 0;
-  let octet = 0;
-  let digits = 0;
-  let dots = 0;
-  const n = key.length;
-  for (let i = 0; i < n; i += 1) {
-    const c = key.charCodeAt(i);
-    if (c >= 48 && c <= 57) {
-      octet = octet * 10 + (c - 48);
-      digits += 1;
-      if (digits > 3 || octet > 255) return -1;
-    } else if (c === 46 && digits > 0 && dots < 3) {
-      addr = addr * 256 + octet;
-      octet = 0;
-      digits = 0;
-      dots += 1;
-    } else if (c === 47 && digits > 0 && dots === 3) {
-      addr = addr * 256 + octet;
-      let len = 0;
-      let ld = 0;
-      for (let j = i + 1; j < n; j += 1) {
-        const d = key.charCodeAt(j);
-        if (d < 48 || d > 57 || ld >= 2) return -1;
-        len = len * 10 + (d - 48);
-        ld += 1;
-      }
-      return ld > 0 && len <= 32 ? addr * 64 + len : -1;
-    } else {
-      return -1;
-    }
-  }
-  return -1;
-}
-
-export function v4KeyText(num: number): string {
-  const len = num % 64;
-  const a = (num - len) / 64;
-  return `${(a >>> 24) & 255}.${(a >>> 16) & 255}.${(a >>> 8) & 255}.${a & 255}/${len}`;
-}
 
 /** Key -> table slot index of one store. */
 interface KeyIndex {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { EntryTable, keyPrefixLen, mapSlotOf, storeIndex, v4KeyNum, v4KeyText } from '../../src/core/table.js';
+import { v4KeyNum, v4KeyText } from '../../src/core/addr.js';
+import { EntryTable, keyPrefixLen, mapSlotOf, storeIndex } from '../../src/core/table.js';
 
 function rng(seed: number): () => number {
   let s = seed >>> 0;
