@@ -37,6 +37,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/un.h>
@@ -286,6 +287,29 @@ static void report_error(int status, char *body, const char *method, const char 
 	exit(EXIT_FAIL);
 }
 
+/*
+ * Length of a response (head + body) from its head in `resp` (NUL-ended):
+ * -1 while the head is incomplete or has no Content-Length.
+ */
+static long long response_length(const char *resp)
+{
+	const char *end = strstr(resp, "\r\n\r\n");
+	if (!end)
+		return -1;
+	for (const char *line = strstr(resp, "\r\n"); line && line < end; line = strstr(line + 2, "\r\n")) {
+		static const char name[] = "content-length:";
+		if (strncasecmp(line + 2, name, sizeof(name) - 1))
+			continue;
+		char *stop;
+		errno = 0;
+		long long n = strtoll(line + 2 + sizeof(name) - 1, &stop, 10);
+		if (errno || n < 0 || (*stop != '\r' && *stop != ' '))
+			return -1;
+		return (long long)(end + 4 - resp) + n;
+	}
+	return -1;
+}
+
 int main(int argc, char **argv)
 {
 	const char *sock = DEFAULT_SOCKET;
@@ -411,9 +435,13 @@ int main(int argc, char **argv)
 		fail("request too long");
 	write_all(fd, req, (size_t)rl, sock);
 
-	/* Read to EOF (Connection: close), keeping the first 64 KiB: enough for the head and a message. */
+	/* Read until the Content-Length body is in (not until EOF: the daemon
+	 * closes its end a few event-loop turns after the answer, time every
+	 * ban would wait for), or to EOF without one. Keep the first 64 KiB:
+	 * enough for the head and a message. */
 	static char resp[65536];
 	size_t got = 0;
+	long long total = -1; /* head + body length, once the head is in */
 	for (;;) {
 		char sink[16384];
 		int keep = got < sizeof(resp) - 1;
@@ -427,8 +455,14 @@ int main(int argc, char **argv)
 		}
 		if (r == 0)
 			break;
-		if (keep)
-			got += (size_t)r;
+		if (!keep)
+			continue;
+		got += (size_t)r;
+		resp[got] = '\0';
+		if (total < 0)
+			total = response_length(resp);
+		if (total >= 0 && (long long)got >= total)
+			break;
 	}
 	close(fd);
 	resp[got] = '\0';

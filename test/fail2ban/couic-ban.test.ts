@@ -191,6 +191,69 @@ describe('couic-ban', () => {
     }
   });
 
+  it('stops reading at Content-Length (no wait for the daemon to close), reads split answers whole, or to EOF without one', async () => {
+    // A raw peer: the answer is written by `answer`, the connection is closed only when it says so.
+    const rawPeer = async (name: string, answer: (s: net.Socket) => void): Promise<{ sock: string; close: () => Promise<void> }> => {
+      const sock = path.join(dir, name);
+      const open = new Set<net.Socket>();
+      const srv = net.createServer((s) => {
+        open.add(s);
+        s.on('error', () => {});
+        let buf = '';
+        s.on('data', (d: Buffer) => {
+          buf += d.toString('latin1');
+          if (buf.includes('\r\n\r\n') && (!buf.startsWith('POST') || buf.endsWith('}'))) answer(s);
+        });
+      });
+      await new Promise<void>((res) => srv.listen(sock, () => res()));
+      return {
+        sock,
+        close: () => {
+          for (const s of open) s.destroy();
+          return new Promise((res) => srv.close(() => res()));
+        },
+      };
+    };
+    const ban = (sock: string): Promise<{ code: number | null; stderr: string; ms: number }> =>
+      couicBan(['-s', sock, '-k', tokenFile, '-t', '3000', 'ban', 'fail2ban-sshd', '192.0.2.7', '600']);
+
+    // the whole answer, connection left open: done at once, not at the 3 s timeout
+    const open = await rawPeer('open.sock', (s) => s.write('HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 13\r\n\r\n{"applied":1}'));
+    try {
+      const r = await ban(open.sock);
+      assert.equal(r.code, 0, r.stderr);
+      assert.ok(r.ms < 1000, `${r.ms} ms`);
+    } finally {
+      await open.close();
+    }
+    // head first, body 200 ms later (still open): the body is waited for and reported
+    const msg = '{"code":"invalid","message":"Validation failed","errors":{}}';
+    const split = await rawPeer('split.sock', (s) => {
+      s.write(`HTTP/1.1 422 Unprocessable Entity\r\ncontent-length: ${msg.length}\r\n\r\n`);
+      setTimeout(() => s.write(msg), 200);
+    });
+    try {
+      const r = await ban(split.sock);
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /HTTP 422: .*Validation failed/);
+      assert.ok(r.ms >= 180 && r.ms < 1500, `${r.ms} ms`);
+    } finally {
+      await split.close();
+    }
+    // no Content-Length: read to EOF
+    const eof = await rawPeer('eof.sock', (s) => {
+      s.write('HTTP/1.1 200 OK\r\n\r\n{"applied"');
+      setTimeout(() => s.end(':1}'), 200);
+    });
+    try {
+      const r = await ban(eof.sock);
+      assert.equal(r.code, 0, r.stderr);
+      assert.ok(r.ms >= 180 && r.ms < 1500, `${r.ms} ms`);
+    } finally {
+      await eof.close();
+    }
+  });
+
   it('is quick: about half a millisecond per call against an instant peer', async (t) => {
     status = 200;
     body = '{"applied":1}';

@@ -18,7 +18,7 @@ import { buildCouicBan, COUIC_BAN, F2b, fail2banMissing, JAIL_DIR, startStub, tm
 const skip = fail2banMissing();
 
 const BAN = (couicBan: string, sock: string, client: string, owner: string): Record<string, string> => {
-  const pre = `"${couicBan}" -s "${sock}" -k "${client}" -t "5000"`;
+  const pre = `exec "${couicBan}" -s "${sock}" -k "${client}" -t "5000"`;
   return {
     actionstart: '',
     actionstop: '',
