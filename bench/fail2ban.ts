@@ -36,6 +36,8 @@ const N = QUICK ? 300 : 2000;
 const BIG = QUICK ? 3000 : 20000;
 
 const NOOP = '[Definition]\nactionban = true\nactionunban = true\nactionflush = true\n';
+/** The floor of any shim that runs a client per ban (curl, socat, couic-ban): exec a binary that does nothing. */
+const EXEC_NOOP = '[Definition]\nactionban = exec /bin/true\nactionunban = exec /bin/true\nactionflush = true\n';
 
 interface Row {
   readonly label: string;
@@ -76,7 +78,7 @@ interface Case {
 
 async function runCase(ns: string, c: Case): Promise<Row> {
   const row: Row = { label: c.label, n: c.n };
-  const f = new F2b({ netns: ns, jails: { bench: { action: c.action } }, stock: c.stock ?? [], actions: { 'fbnoop.conf': NOOP } });
+  const f = new F2b({ netns: ns, jails: { bench: { action: c.action } }, stock: c.stock ?? [], actions: { 'fbnoop.conf': NOOP, 'fbexec.conf': EXEC_NOOP } });
   const all = ips(c.n);
   const timeout = Math.max(120_000, c.n * 20);
   try {
@@ -145,6 +147,12 @@ async function main(): Promise<void> {
         action: 'fbnoop',
         n: N,
         // banip is synchronous: done when it returns; the restore logs one line per ticket before its action
+        count: async (f, phase) => (f.running ? logCount(f, phase === 'ban' ? /NOTICE\s+\[bench\] Ban / : /NOTICE\s+\[bench\] Restore Ban /) : 0),
+      },
+      {
+        label: 'exec of a no-op binary, `exec /bin/true` (floor of any client-per-ban shim; informative)',
+        action: 'fbexec',
+        n: N,
         count: async (f, phase) => (f.running ? logCount(f, phase === 'ban' ? /NOTICE\s+\[bench\] Ban / : /NOTICE\s+\[bench\] Restore Ban /) : 0),
       },
       {
@@ -235,6 +243,12 @@ async function main(): Promise<void> {
   const ok = (b: boolean): string => (b ? 'met' : 'NOT met');
   if (ONLY.length > 0) out.push('(--only: targets below only cover the cases that ran)');
   out.push(`Target: couic.conf ≥ 80% of the no-op ceiling (banip): ${pct.toFixed(0)}% — ${ok(pct >= 80)}`);
+  const floor = get('exec of a no-op binary');
+  if (noop && floor) {
+    const fl = (100 * r(floor, 'banS')) / r(noop, 'banS');
+    const vs = conf ? `; couic.conf reaches ${((100 * r(conf, 'banS')) / r(floor, 'banS')).toFixed(0)}% of that floor` : '';
+    out.push(`  (for scale: exec'ing a binary that does nothing reaches ${fl.toFixed(0)}% of the ceiling${vs})`);
+  }
   out.push(`Target: couic.conf faster than every stock action (banip and restore): ${ok(beatsStock)}`);
   out.push(`Target: couic.py ≥ 3,000 bans/s (banip): ${Math.round(r(py, 'banS'))}/s — ${ok(r(py, 'banS') >= 3000)}`);
   out.push(`Target: ${BIG.toLocaleString('en-US')}-ban restore via couic.py ≤ 10 s: ${fmt(big?.restoreS)} s — ${ok((big?.restoreS ?? Infinity) <= 10)}`);

@@ -291,6 +291,52 @@ describe('EntryStore limits and faults', { skip }, () => {
       assert.deepEqual(stateView(o.entries).map((s) => s.split('|')[1]), ['10.6.0.1/32', '10.6.0.3/32']);
       assert.deepEqual(await kernelView(o.helper()), stateView(o.entries));
       assert.equal(o.entries.tags.idOf('b'), undefined, 'tentative tag released');
+      // The write-ahead frame held the refused add: the journal took it back.
+      const before = stateView(o.entries);
+      await o.core.close();
+      const re = await open({ dir: o.dir });
+      try {
+        assert.deepEqual(stateView(re.entries), before, 'the replayed journal = the state before the restart');
+        assert.equal(re.entries.get('drop', cidr('10.6.0.66/32')), undefined);
+      } finally {
+        await re.core.close();
+      }
+    } finally {
+      await o.core.close();
+    }
+  });
+
+  it('helper lost during a batch and not back in time: the request fails and the journal does not keep it', async () => {
+    const o = await open({
+      helperWaitMs: 150,
+      backoff: { initialMs: 1500, maxMs: 1500 },
+      wrap: (h) => new Proxy(h, {
+        get(target, prop) {
+          if (prop === 'applyBatch') {
+            return async (ops: readonly MapOp[]) => {
+              if (!ops.some((op) => op.kind === 'upsert' && op.addr[3] === 77)) return target.applyBatch(ops);
+              // Dies as the batch is sent (its journal frame is written meanwhile): no status comes back.
+              process.kill(target.pid!, 'SIGKILL');
+              return target.applyBatch(ops);
+            };
+          }
+          const v = Reflect.get(target, prop, target);
+          return typeof v === 'function' ? v.bind(target) : v;
+        },
+      }),
+    });
+    try {
+      await o.entries.create('drop', req('10.11.0.1/32', 'kept'), actor);
+      await rejectsWith(o.entries.create('drop', req('10.11.0.77/32', 'lost'), actor), 'unavailable');
+      assert.equal(o.entries.get('drop', cidr('10.11.0.77/32')), undefined);
+      assert.equal(o.entries.tags.idOf('lost'), undefined);
+      await o.core.close();
+      const re = await open({ dir: o.dir });
+      try {
+        assert.deepEqual(stateView(re.entries), ['drop|10.11.0.1/32|' + String(re.entries.tags.idOf('kept'))]);
+      } finally {
+        await re.core.close();
+      }
     } finally {
       await o.core.close();
     }
@@ -316,6 +362,14 @@ describe('EntryStore limits and faults', { skip }, () => {
       assert.notEqual(o.helper().pid, pid1);
       assert.equal(o.entries.count('drop'), 1500);
       assert.deepEqual(await kernelView(o.helper()), stateView(o.entries));
+      const before = stateView(o.entries);
+      await o.core.close();
+      const re = await open({ dir: o.dir, caps: { dropExact: 4096 } });
+      try {
+        assert.deepEqual(stateView(re.entries), before, 'the replayed journal = the state before the restart');
+      } finally {
+        await re.core.close();
+      }
     } finally {
       await o.core.close();
     }

@@ -42,6 +42,7 @@ test('fail2ban bench --quick prints every row', { skip: fail2banMissing(), timeo
   const rows = lines.filter((l) => l.startsWith('| ') && l !== HEADER);
   for (const label of [
     'no-op `true` action (shell ceiling)',
+    'exec of a no-op binary, `exec /bin/true` (floor of any client-per-ban shim; informative)',
     'couic.conf (couic-ban)',
     'couic.conf, daemon without fsync (informative)',
     'couic.py',
@@ -60,5 +61,6 @@ test('fail2ban bench --quick prints every row', { skip: fail2banMissing(), timeo
   }
   const targets = lines.filter((l) => l.startsWith('Target: '));
   assert.equal(targets.length, 4, 'four target lines');
+  assert.ok(lines.some((l) => /^ {2}\(for scale: exec'ing a binary that does nothing reaches \d+% of the ceiling; couic\.conf reaches \d+% of that floor\)$/.test(l)), 'floor line');
   t.diagnostic(targets.join('\n'));
 });
