@@ -200,8 +200,9 @@ async function stopDaemon(d: Daemon, signal: NodeJS.Signals = 'SIGTERM'): Promis
   await done;
 }
 
-function rssMb(pid: number): number {
-  const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+/** Resident set size (VmRSS), or its high-water mark since the process started (VmHWM), in MB. */
+function rssMb(pid: number, field: 'VmRSS' | 'VmHWM' = 'VmRSS'): number {
+  const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m === null ? NaN : Number(m[1]) / 1024;
 }
 
@@ -296,6 +297,7 @@ async function main(): Promise<void> {
     let rssFull = NaN;
     let rssAfterList = NaN;
     let rssRestarted = NaN;
+    let rssRestartPeak = NaN;
     let restartMs = NaN;
     let inKernel = NaN;
     if (ONLY !== 'creates') {
@@ -321,9 +323,11 @@ async function main(): Promise<void> {
       restartMs = performance.now() - t0;
       const m = /"entries":(\d+)[^\n]*"reason":"start"[^\n]*kernel maps resynced/.exec(d.out);
       inKernel = m === null ? NaN : Number(m[1]);
-      await sleep(300);
+      // Settled: past the compaction of the long journal tail a restart schedules 2 s after start.
+      await sleep(3000);
       rssRestarted = rssMb(d.proc.pid!);
-      console.error(`restart (after kill -9) with ${N_BIG} entries: ${fmt(restartMs)} ms, ${inKernel} in the kernel, RSS ${fmt(rssRestarted)} MB`);
+      rssRestartPeak = rssMb(d.proc.pid!, 'VmHWM');
+      console.error(`restart (after kill -9) with ${N_BIG} entries: ${fmt(restartMs)} ms, ${inKernel} in the kernel, RSS ${fmt(rssRestarted)} MB (peak ${fmt(rssRestartPeak)} MB)`);
       for (const l of d.out.split('\n')) {
         const j = /"(?:ms|entries|snapshotRecords|walRecords)":/.test(l) ? l.replace(/^.*?"msg":"([^"]*)".*$/, '$1') : '';
         if (/journal replayed|kernel maps resynced/.test(j)) {
@@ -354,7 +358,7 @@ async function main(): Promise<void> {
     }
     rows.push(`| peer route (10,000 jobs/request, 2 in parallel) | ${fmt(peer.perSec)} entries/s | | ≥ 300,000/s |`);
     rows.push(`| restart after kill -9 with ${fmt(N_BIG)} journaled entries (until they are in the kernel and the API answers) | ${fmt(restartMs / 1000, 2)} s (${fmt(inKernel)} in the kernel) | | ≤ 5 s |`);
-    rows.push(`| daemon RSS with ${fmt(N_BIG)} entries (after peer fill / after restart) | ${fmt(rssFull)} MB / ${fmt(rssRestarted)} MB (idle: ${fmt(rssIdle)} MB; after GET of all: ${fmt(rssAfterList)} MB) | | ≤ 300 MB |`);
+    rows.push(`| daemon RSS with ${fmt(N_BIG)} entries (after peer fill / after restart, settled) | ${fmt(rssFull)} MB / ${fmt(rssRestarted)} MB (idle: ${fmt(rssIdle)} MB; peak during the restart: ${fmt(rssRestartPeak)} MB; after GET of all: ${fmt(rssAfterList)} MB) | | ≤ 300 MB |`);
     console.log(rows.join('\n'));
   } finally {
     rmSync(tmp, { recursive: true, force: true });

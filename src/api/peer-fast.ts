@@ -17,8 +17,13 @@
  * error — makes it give up (undefined) and the strict reader decodes the
  * body and produces the exact error. Every document it accepts decodes to
  * the same jobs through the strict reader (test/unit/peer-fast.test.ts).
+ *
+ * A job laid out as Couic itself writes it (no whitespace, keys in struct
+ * order) is read by matching that layout (quickJob); any other job goes
+ * through the key dispatch (generalJob).
  */
-import type { Cidr, PeerJob } from '../core/types.js';
+import { v4KeyBytes, v4KeyNum, v4KeyText, v4NetKey, type KeyedCidr } from '../core/addr.js';
+import type { CreateRequest, PeerJob } from '../core/types.js';
 import { formatCidr, makeCidr, tryParseCidrRaw } from '../net/cidr.js';
 import { tagError } from './validate.js';
 
@@ -44,68 +49,55 @@ const F_TAG = 2;
 const F_EXP = 4;
 const F_META = 8;
 
-/** A normalized IPv4 cidr built without the generic parser. */
-class V4Cidr implements Cidr {
-  readonly family = 4 as const;
-  readonly addr: Uint8Array;
-  readonly prefixLen: number;
-  readonly text: string;
-  constructor(addr: Uint8Array, prefixLen: number, text: string) {
-    this.addr = addr;
-    this.prefixLen = prefixLen;
-    this.text = text;
-  }
-}
-
 /**
- * `a.b.c.d/len` written canonically (no leading zeros, so the echo is the
- * text itself): the normalized cidr, or undefined (then the generic parser
- * decides).
+ * A job whose cidr is IPv4 written canonically (v4KeyNum accepts it, so
+ * the echo is the text as sent): job, entry and cidr in one object that
+ * carries the key number, the address bytes only made when asked. A peer
+ * body holds up to 16,384 jobs, alive until the reply: the objects per job
+ * are what the collector pays for.
  */
-function canonicalV4(s: string): Cidr | undefined {
-  const n = s.length;
-  let addr = 0;
-  let octet = 0;
-  let digits = 0;
-  let dots = 0;
-  let i = 0;
-  for (; i < n; i += 1) {
-    const c = s.charCodeAt(i);
-    if (c >= 48 && c <= 57) {
-      if (digits === 1 && octet === 0) return undefined; // leading zero
-      octet = octet * 10 + (c - 48);
-      digits += 1;
-      if (octet > 255) return undefined;
-    } else if (c === 46 && digits > 0 && dots < 3) {
-      addr = addr * 256 + octet;
-      octet = 0;
-      digits = 0;
-      dots += 1;
-    } else if (c === 47 && digits > 0 && dots === 3) {
-      addr = addr * 256 + octet;
-      break;
-    } else {
-      return undefined;
-    }
+class V4Job implements FastPeerJob, CreateRequest, KeyedCidr {
+  readonly action: 'add' | 'remove';
+  readonly echoTag: string | null;
+  readonly expiration: number;
+  readonly raw: string;
+  readonly text: string;
+  readonly key4: number;
+  constructor(action: 'add' | 'remove', raw: string, rawKey: number, echoTag: string | null, expiration: number) {
+    this.action = action;
+    this.echoTag = echoTag;
+    this.expiration = expiration;
+    this.raw = raw;
+    const key = v4NetKey(rawKey);
+    this.key4 = key;
+    this.text = key === rawKey ? raw : v4KeyText(key);
   }
-  if (i >= n - 1 || n - i > 3) return undefined;
-  const d1 = s.charCodeAt(i + 1) - 48;
-  if (d1 < 0 || d1 > 9) return undefined;
-  let len = d1;
-  if (n - i === 3) {
-    const d2 = s.charCodeAt(i + 2) - 48;
-    if (d1 === 0 || d2 < 0 || d2 > 9) return undefined;
-    len = d1 * 10 + d2;
-    if (len > 32) return undefined;
+
+  get entry(): CreateRequest {
+    return this;
   }
-  const net = len === 0 ? 0 : (addr - (addr % 2 ** (32 - len)));
-  const bytes = new Uint8Array(4);
-  bytes[0] = net >>> 24;
-  bytes[1] = (net >>> 16) & 255;
-  bytes[2] = (net >>> 8) & 255;
-  bytes[3] = net & 255;
-  const text = net === addr ? s : `${bytes[0]}.${bytes[1]}.${bytes[2]}.${bytes[3]}/${len}`;
-  return new V4Cidr(bytes, len, text);
+
+  get cidr(): KeyedCidr {
+    return this;
+  }
+
+  get tag(): string {
+    return this.echoTag ?? '';
+  }
+
+  get family(): 4 {
+    return 4;
+  }
+
+  get prefixLen(): number {
+    return this.key4 % 64;
+  }
+
+  get addr(): Uint8Array {
+    const out = new Uint8Array(4);
+    v4KeyBytes(this.key4, out);
+    return out;
+  }
 }
 
 /** Scanner state; `i` is the read position. */
@@ -116,6 +108,13 @@ class Scanner {
   /** Bounds of the last string read (without quotes). */
   a = 0;
   b = 0;
+  /** Validated tags of this body, as flat copies (no slice keeps the body alive). */
+  readonly #tags = new Map<string, string>();
+  /**
+   * The last validated tag per (length, last char) bucket: a tag seen
+   * before is recognized in place, without slicing or hashing it.
+   */
+  readonly #recent = new Array<string | undefined>(64);
   constructor(s: string) {
     this.s = s;
     this.n = s.length;
@@ -127,11 +126,11 @@ class Scanner {
     let i = this.i;
     for (;;) {
       const c = s.charCodeAt(i);
-      if (c === 32 || c === 10 || c === 13 || c === 9) i += 1;
-      else {
+      if (c > 32 || (c !== 32 && c !== 10 && c !== 13 && c !== 9)) {
         this.i = i;
         return c;
       }
+      i += 1;
     }
   }
 
@@ -154,16 +153,26 @@ class Scanner {
     return false;
   }
 
-  /** The last string equals `word`. */
+  /** The last string equals `word` (compared in place: cheaper than startsWith for short words). */
   is(word: string): boolean {
-    return this.b - this.a === word.length && this.s.startsWith(word, this.a);
+    const a = this.a;
+    const n = word.length;
+    if (this.b - a !== n) return false;
+    const s = this.s;
+    for (let k = 0; k < n; k += 1) if (s.charCodeAt(a + k) !== word.charCodeAt(k)) return false;
+    return true;
+  }
+
+  /** `text` at `i` (then consumed). */
+  lit(text: string): boolean {
+    if (!this.s.startsWith(text, this.i)) return false;
+    this.i += text.length;
+    return true;
   }
 
   /** `null` at `i`. */
   nul(): boolean {
-    if (!this.s.startsWith('null', this.i)) return false;
-    this.i += 4;
-    return true;
+    return this.lit('null');
   }
 
   /** Key, colon; returns the char code after the colon's whitespace or -1. */
@@ -182,6 +191,157 @@ class Scanner {
     if (c === RBRACE) return 0;
     return -1;
   }
+
+  /** A tag value at `i`, whose char code is `c`: the tag (validated), null for `null`, undefined for anything else. */
+  tagValue(c: number): string | null | undefined {
+    if (c === QUOTE) return this.str() ? this.tag() : undefined;
+    return this.nul() ? null : undefined;
+  }
+
+  /** The last string read as a valid tag (tagError), or undefined. */
+  tag(): string | undefined {
+    const h = ((this.b - this.a) * 31 + this.s.charCodeAt(this.b - 1)) & 63;
+    let ok = this.#recent[h];
+    if (ok !== undefined && this.is(ok)) return ok;
+    const t = this.s.slice(this.a, this.b);
+    ok = this.#tags.get(t);
+    if (ok === undefined) {
+      if (tagError(t) !== undefined) return undefined;
+      ok = Buffer.from(t, 'utf8').toString('utf8');
+      this.#tags.set(ok, ok);
+    }
+    this.#recent[h] = ok;
+    return ok;
+  }
+
+  /**
+   * An expiration at `i` (then consumed): digits only, no leading zero, at
+   * most 15 (exact as a double), not followed by a fraction or an exponent,
+   * 0 or after `now`. -1 otherwise.
+   */
+  expiration(now: number): number {
+    const s = this.s;
+    let i = this.i;
+    let n = 0;
+    const start = i;
+    for (;;) {
+      const d = s.charCodeAt(i) - 48;
+      if (!(d >= 0 && d <= 9)) break;
+      n = n * 10 + d;
+      i += 1;
+    }
+    const len = i - start;
+    if (len === 0 || len > 15 || (len > 1 && s.charCodeAt(start) === 48)) return -1;
+    const after = s.charCodeAt(i);
+    if (after === 46 || after === 101 || after === 69) return -1; // . e E
+    if (n !== 0 && n <= now) return -1;
+    this.i = i;
+    return n;
+  }
+}
+
+/** The job of a cidr as sent (`raw`); undefined when `raw` is not a CIDR. */
+function makeJob(action: 'add' | 'remove', raw: string, tag: string | null, expiration: number): FastPeerJob | undefined {
+  const rawKey = v4KeyNum(raw);
+  if (rawKey >= 0) return new V4Job(action, raw, rawKey, tag, expiration);
+  const r = tryParseCidrRaw(raw);
+  if (r === undefined) return undefined;
+  const cidr = makeCidr(r.family, r.addr, r.prefixLen);
+  return { action, entry: { cidr, tag: tag ?? '', expiration }, raw: formatCidr(r), echoTag: tag };
+}
+
+const Q_ADD = '{"action":"add","entry":{"cidr":';
+const Q_REMOVE = '{"action":"remove","entry":{"cidr":';
+const Q_TAG = ',"tag":';
+const Q_EXPIRATION = ',"expiration":';
+const Q_METADATA = ',"metadata":null';
+const Q_END = '}}';
+
+/**
+ * A job at `i` written as Couic (serde) writes it: no whitespace, the keys
+ * in struct order, the tag a string or null, metadata null or left out.
+ * Read by matching those texts, without the key dispatch of generalJob:
+ * undefined when the job is written any other way (generalJob then reads
+ * it from its start, and decides).
+ */
+function quickJob(p: Scanner, now: number): FastPeerJob | undefined {
+  let action: 'add' | 'remove';
+  if (p.lit(Q_ADD)) action = 'add';
+  else if (p.lit(Q_REMOVE)) action = 'remove';
+  else return undefined;
+  const s = p.s;
+  if (s.charCodeAt(p.i) !== QUOTE || !p.str()) return undefined;
+  const raw = s.slice(p.a, p.b);
+  if (!p.lit(Q_TAG)) return undefined;
+  const tag = p.tagValue(s.charCodeAt(p.i));
+  if (tag === undefined || !p.lit(Q_EXPIRATION)) return undefined;
+  const expiration = p.expiration(now);
+  if (expiration < 0) return undefined;
+  p.lit(Q_METADATA);
+  if (!p.lit(Q_END)) return undefined;
+  return makeJob(action, raw, tag, expiration);
+}
+
+/** A job at `i` (a `{`) in the fast subset, keys in any order; undefined otherwise. */
+function generalJob(p: Scanner, now: number): FastPeerJob | undefined {
+  p.i += 1;
+  let action: 'add' | 'remove' | undefined;
+  let raw: string | undefined;
+  let tag: string | null = null;
+  let expiration = 0;
+  let seen = 0;
+  let gotEntry = false;
+  for (;;) {
+    const v = p.key();
+    if (v < 0) return undefined;
+    if (p.is('action')) {
+      if (action !== undefined || v !== QUOTE || !p.str()) return undefined;
+      if (p.is('add')) action = 'add';
+      else if (p.is('remove')) action = 'remove';
+      else return undefined;
+    } else if (p.is('entry')) {
+      if (gotEntry || v !== LBRACE) return undefined;
+      gotEntry = true;
+      p.i += 1;
+      // ---- the entry object
+      for (;;) {
+        const w = p.key();
+        if (w < 0) return undefined;
+        if (p.is('cidr')) {
+          if ((seen & F_CIDR) !== 0 || w !== QUOTE || !p.str()) return undefined;
+          seen |= F_CIDR;
+          raw = p.s.slice(p.a, p.b);
+        } else if (p.is('tag')) {
+          if ((seen & F_TAG) !== 0) return undefined;
+          seen |= F_TAG;
+          const t = p.tagValue(w);
+          if (t === undefined) return undefined;
+          tag = t;
+        } else if (p.is('expiration')) {
+          if ((seen & F_EXP) !== 0) return undefined;
+          seen |= F_EXP;
+          expiration = p.expiration(now);
+          if (expiration < 0) return undefined;
+        } else if (p.is('metadata')) {
+          if ((seen & F_META) !== 0 || !p.nul()) return undefined;
+          seen |= F_META;
+        } else {
+          return undefined;
+        }
+        const m = p.next();
+        if (m < 0) return undefined;
+        if (m === 0) break;
+      }
+      if ((seen & (F_CIDR | F_EXP)) !== (F_CIDR | F_EXP)) return undefined;
+    } else {
+      return undefined;
+    }
+    const m = p.next();
+    if (m < 0) return undefined;
+    if (m === 0) break;
+  }
+  if (action === undefined || raw === undefined) return undefined;
+  return makeJob(action, raw, tag, expiration);
 }
 
 /**
@@ -190,10 +350,7 @@ class Scanner {
  */
 export function scanPeerJobs(text: string, now: number): FastPeerJob[] | undefined {
   const p = new Scanner(text);
-  const s = text;
   const out: FastPeerJob[] = [];
-  /** Validated tags of this body, as flat copies (no slice keeps the body alive). */
-  const tags = new Map<string, string>();
   if (p.ws() !== LBRACKET) return undefined;
   p.i += 1;
   let c = p.ws();
@@ -203,101 +360,15 @@ export function scanPeerJobs(text: string, now: number): FastPeerJob[] | undefin
     return p.i === p.n ? out : undefined;
   }
   for (;;) {
-    // ---- one job
     if (c !== LBRACE) return undefined;
-    p.i += 1;
-    let action: 'add' | 'remove' | undefined;
-    let cidr: Cidr | undefined;
-    let raw = '';
-    let tag: string | null = null;
-    let expiration = 0;
-    let seen = 0;
-    let gotEntry = false;
-    for (;;) {
-      const v = p.key();
-      if (v < 0) return undefined;
-      if (p.is('action')) {
-        if (action !== undefined || v !== QUOTE || !p.str()) return undefined;
-        if (p.is('add')) action = 'add';
-        else if (p.is('remove')) action = 'remove';
-        else return undefined;
-      } else if (p.is('entry')) {
-        if (gotEntry || v !== LBRACE) return undefined;
-        gotEntry = true;
-        p.i += 1;
-        // ---- the entry object
-        for (;;) {
-          const w = p.key();
-          if (w < 0) return undefined;
-          if (p.is('cidr')) {
-            if ((seen & F_CIDR) !== 0 || w !== QUOTE || !p.str()) return undefined;
-            seen |= F_CIDR;
-            const t = s.slice(p.a, p.b);
-            cidr = canonicalV4(t);
-            if (cidr !== undefined) {
-              raw = t;
-            } else {
-              const r = tryParseCidrRaw(t);
-              if (r === undefined) return undefined;
-              raw = formatCidr(r);
-              cidr = makeCidr(r.family, r.addr, r.prefixLen);
-            }
-          } else if (p.is('tag')) {
-            if ((seen & F_TAG) !== 0) return undefined;
-            seen |= F_TAG;
-            if (w === QUOTE) {
-              if (!p.str()) return undefined;
-              const t = s.slice(p.a, p.b);
-              let ok = tags.get(t);
-              if (ok === undefined) {
-                if (tagError(t) !== undefined) return undefined;
-                ok = Buffer.from(t, 'utf8').toString('utf8');
-                tags.set(ok, ok);
-              }
-              tag = ok;
-            } else if (!p.nul()) {
-              return undefined;
-            }
-          } else if (p.is('expiration')) {
-            if ((seen & F_EXP) !== 0) return undefined;
-            seen |= F_EXP;
-            // digits only, no leading zero, at most 15 (exact as a double)
-            let i = p.i;
-            let n = 0;
-            const start = i;
-            for (;;) {
-              const d = s.charCodeAt(i) - 48;
-              if (!(d >= 0 && d <= 9)) break;
-              n = n * 10 + d;
-              i += 1;
-            }
-            const len = i - start;
-            if (len === 0 || len > 15 || (len > 1 && s.charCodeAt(start) === 48)) return undefined;
-            const after = s.charCodeAt(i);
-            if (after === 46 || after === 101 || after === 69) return undefined; // . e E
-            if (n !== 0 && n <= now) return undefined;
-            expiration = n;
-            p.i = i;
-          } else if (p.is('metadata')) {
-            if ((seen & F_META) !== 0 || !p.nul()) return undefined;
-            seen |= F_META;
-          } else {
-            return undefined;
-          }
-          const m = p.next();
-          if (m < 0) return undefined;
-          if (m === 0) break;
-        }
-        if ((seen & (F_CIDR | F_EXP)) !== (F_CIDR | F_EXP)) return undefined;
-      } else {
-        return undefined;
-      }
-      const m = p.next();
-      if (m < 0) return undefined;
-      if (m === 0) break;
+    const start = p.i;
+    let job = quickJob(p, now);
+    if (job === undefined) {
+      p.i = start;
+      job = generalJob(p, now);
+      if (job === undefined) return undefined;
     }
-    if (action === undefined || !gotEntry || cidr === undefined) return undefined;
-    out.push({ action, entry: { cidr, tag: tag ?? '', expiration }, raw, echoTag: tag });
+    out.push(job);
     // ---- `,` or `]`
     c = p.ws();
     p.i += 1;
@@ -309,14 +380,71 @@ export function scanPeerJobs(text: string, now: number): FastPeerJob[] | undefin
   return p.i === p.n ? out : undefined;
 }
 
-/** The 201 body for jobs of the fast path (tags and cidrs need no escaping). */
+const ascii = (text: string): Buffer => Buffer.from(text, 'latin1');
+const ECHO_ADD = ascii('{"action":"add","entry":{"cidr":"');
+const ECHO_REMOVE = ascii('{"action":"remove","entry":{"cidr":"');
+const ECHO_TAG_NULL = ascii('","tag":null');
+const ECHO_TAG = ascii('","tag":"');
+const ECHO_EXP = ascii(',"expiration":');
+const ECHO_END = ascii(',"metadata":null}}');
+
+/** Writes the char codes of `s` (all below 0x80) at `off`; returns the end. */
+function put(out: Buffer, off: number, s: string): number {
+  for (let i = 0; i < s.length; i += 1) out[off + i] = s.charCodeAt(i);
+  return off + s.length;
+}
+
+function putBytes(out: Buffer, off: number, b: Buffer): number {
+  out.set(b, off);
+  return off + b.length;
+}
+
+/** Decimal digits of a non-negative integer below 2^53. */
+function digitCount(n: number): number {
+  let d = 1;
+  for (let x = n; x >= 10; x = Math.floor(x / 10)) d += 1;
+  return d;
+}
+
+/**
+ * The 201 body for jobs of the fast path: each job as
+ * `{"action":…,"entry":{"cidr":raw,"tag":…,"expiration":…,"metadata":null}}`.
+ * Cidrs (digits, hex, `.:/`) and tags (tagError: `[A-Za-z0-9_-]`) are
+ * ASCII and need no escaping, so the bytes are written straight into one
+ * buffer: no string per job.
+ */
 export function peerEcho(jobs: readonly FastPeerJob[]): string {
-  if (jobs.length === 0) return '[]';
-  const parts = new Array<string>(jobs.length);
+  let size = 1 + Math.max(1, jobs.length); // brackets and commas
   for (let i = 0; i < jobs.length; i += 1) {
     const j = jobs[i]!;
-    const tag = j.echoTag === null ? 'null' : `"${j.echoTag}"`;
-    parts[i] = `{"action":"${j.action}","entry":{"cidr":"${j.raw}","tag":${tag},"expiration":${j.entry.expiration},"metadata":null}}`;
+    size += (j.action === 'add' ? ECHO_ADD.length : ECHO_REMOVE.length) + j.raw.length
+      + (j.echoTag === null ? ECHO_TAG_NULL.length : ECHO_TAG.length + j.echoTag.length + 1) + ECHO_EXP.length
+      + digitCount(j.entry.expiration) + ECHO_END.length;
   }
-  return `[${parts.join(',')}]`;
+  const out = Buffer.allocUnsafe(size);
+  out[0] = LBRACKET;
+  let off = 1;
+  for (let i = 0; i < jobs.length; i += 1) {
+    const j = jobs[i]!;
+    if (i > 0) out[off++] = COMMA;
+    off = putBytes(out, off, j.action === 'add' ? ECHO_ADD : ECHO_REMOVE);
+    off = put(out, off, j.raw);
+    if (j.echoTag === null) {
+      off = putBytes(out, off, ECHO_TAG_NULL);
+    } else {
+      off = putBytes(out, off, ECHO_TAG);
+      off = put(out, off, j.echoTag);
+      out[off++] = QUOTE;
+    }
+    off = putBytes(out, off, ECHO_EXP);
+    let n = j.entry.expiration;
+    const end = off + digitCount(n);
+    for (let k = end - 1; k >= off; k -= 1) {
+      out[k] = 48 + (n % 10);
+      n = Math.floor(n / 10);
+    }
+    off = putBytes(out, end, ECHO_END);
+  }
+  out[off] = RBRACKET;
+  return out.toString('latin1', 0, off + 1);
 }

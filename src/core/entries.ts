@@ -23,7 +23,7 @@
 import type { Logger } from 'pino';
 import { AppError } from '../errors.js';
 import type { Helper, HelperStats, KernelEntry, MapOp, OpStatus } from '../xdp/types.js';
-import { StoredCidr, keyToBytes } from './addr.js';
+import { StoredCidr, cidrKeyNum, keyToBytes, v4KeyBytes, v4KeyNum } from './addr.js';
 import { Batcher, type BatchRequest } from './batcher.js';
 import {
   ClaimTable, claimIndex, claimStore, deriveEntry, pruneClaims, removeClaim, sameClaims, sameState, upsertClaim,
@@ -178,6 +178,8 @@ interface POp {
   readonly ks: number;
   /** Address bytes when the request carried them (else derived from the key). */
   readonly addr: Uint8Array | undefined;
+  /** IPv4 key number (v4KeyNum of `key`, no re-parsing of the text), -1 for IPv6. */
+  readonly k4: number;
   readonly tagId: number;
   readonly tag: string;
   readonly creation: number;
@@ -211,8 +213,11 @@ interface ReqPlan {
 class Plan {
   readonly ops: POp[] = [];
   readonly reqs: ReqPlan[] = [];
-  /** Last planned op per key (a DEL op = absent). */
-  readonly overlay: Map<string, POp>[] = [new Map(), new Map(), new Map(), new Map()];
+  /**
+   * Last planned op per key (a DEL op = absent), by key number in IPv4
+   * stores (op.k4: no key text hashed), by key text in IPv6 ones.
+   */
+  readonly overlay: Map<string | number, POp>[] = [new Map(), new Map(), new Map(), new Map()];
   readonly mapDelta = new Int32Array(8);
   /** Planned claim states by key (null = unclaimed). */
   readonly claimOverlay = new Map<string, ClaimState | null>();
@@ -702,11 +707,12 @@ export class EntryStore implements EntryService {
 
   /* ---------------- planning ---------------- */
 
-  #cur(plan: Plan, store: number, key: string): Cur | undefined {
-    const o = plan.overlay[store]!.get(key);
+  /** `k4` = #keyNum(store, key). */
+  #cur(plan: Plan, store: number, key: string, k4 = this.#keyNum(store, key)): Cur | undefined {
+    const o = plan.overlay[store]!.get(k4 >= 0 ? k4 : key);
     if (o !== undefined) return o.kind === OP_DEL ? undefined : o;
     const t = this.#table;
-    const slot = t.slotOf(store, key);
+    const slot = this.#slotOf(store, key, k4);
     if (slot === undefined) return undefined;
     const tagId = t.tagId[slot]!;
     return { tagId, tag: this.#tags.tagOf(tagId) ?? '', creation: t.creation[slot]!, expiration: t.expiration[slot]! };
@@ -721,57 +727,81 @@ export class EntryStore implements EntryService {
     return undefined;
   }
 
+  /** Table slot of `key` in `store`, by key number when `k4` holds it. */
+  #slotOf(store: number, key: string, k4: number): number | undefined {
+    return k4 >= 0 ? this.#table.slotOfV4(store, k4) : this.#table.slotOf(store, key);
+  }
+
+  /** Key number of `cidr` (a key or a Cidr) in `store`: -1 in IPv6 stores. */
+  #keyNum(store: number, cidr: Cidr | string): number {
+    if ((store & 1) === 1) return -1;
+    return typeof cidr === 'string' ? v4KeyNum(cidr) : cidrKeyNum(cidr);
+  }
+
+  /** Kernel map slot of `cidr` in `store`; `k4` = #keyNum(store, cidr). */
+  #kslot(store: number, cidr: Cidr | string, k4: number): number {
+    const prefixLen = k4 >= 0 ? k4 % 64 : typeof cidr === 'string' ? keyPrefixLen(cidr) : cidr.prefixLen;
+    return mapSlotOf(store, prefixLen, this.#table.lpmOnly);
+  }
+
+  /** Address bytes an op keeps: an IPv6 Cidr's (IPv4 ones are made from k4 when encoded, keys are parsed then). */
+  #opAddr(cidr: Cidr | string, k4: number): Uint8Array | undefined {
+    return k4 >= 0 || typeof cidr === 'string' ? undefined : cidr.addr;
+  }
+
   /** `absent`: the caller just found `key` absent (#cur), no need to look again. */
   #planAdd(plan: Plan, r: number, store: number, cidr: Cidr | string, tag: string, creation: number, expiration: number, absent = false, overlay = true): AppError | undefined {
     const key = typeof cidr === 'string' ? cidr : cidr.text;
+    const k4 = this.#keyNum(store, cidr);
     const ov = plan.overlay[store]!;
     if (!absent) {
-      const o = ov.get(key);
-      if (o !== undefined ? o.kind !== OP_DEL : this.#table.slotOf(store, key) !== undefined) return conflictError(key);
+      const o = ov.get(k4 >= 0 ? k4 : key);
+      if (o !== undefined ? o.kind !== OP_DEL : this.#slotOf(store, key, k4) !== undefined) return conflictError(key);
     }
-    const prefixLen = typeof cidr === 'string' ? keyPrefixLen(key) : cidr.prefixLen;
-    const ks = mapSlotOf(store, prefixLen, this.#table.lpmOnly);
+    const ks = this.#kslot(store, cidr, k4);
     const full = this.#checkCapacity(plan, ks);
     if (full !== undefined) return full;
     const tagId = this.#tags.acquire(tag);
     const op: POp = {
-      kind: OP_ADD, store, key, ks, addr: typeof cidr === 'string' ? undefined : cidr.addr,
+      kind: OP_ADD, store, key, ks, addr: this.#opAddr(cidr, k4), k4,
       tagId, tag, creation, expiration, prevTagId: 0, req: r,
     };
     plan.ops.push(op);
-    if (overlay) ov.set(key, op);
+    if (overlay) ov.set(k4 >= 0 ? k4 : key, op);
     plan.mapDelta[ks]! += 1;
     return undefined;
   }
 
-  #planDel(plan: Plan, r: number, store: number, key: string, cur: Cur, addr?: Uint8Array): void {
-    const ks = mapSlotOf(store, keyPrefixLen(key), this.#table.lpmOnly);
+  /** `addr`: the address bytes of an IPv6 `key` when the caller has them; `k4` = #keyNum(store, key). */
+  #planDel(plan: Plan, r: number, store: number, key: string, cur: Cur, addr?: Uint8Array, k4 = this.#keyNum(store, key)): void {
     const op: POp = {
-      kind: OP_DEL, store, key, ks, addr, tagId: cur.tagId, tag: cur.tag, creation: 0, expiration: 0, prevTagId: cur.tagId, req: r,
+      kind: OP_DEL, store, key, ks: this.#kslot(store, key, k4), addr: k4 >= 0 ? undefined : addr, k4,
+      tagId: cur.tagId, tag: cur.tag, creation: 0, expiration: 0, prevTagId: cur.tagId, req: r,
     };
     plan.ops.push(op);
-    plan.overlay[store]!.set(key, op);
-    plan.mapDelta[ks]! -= 1;
+    plan.overlay[store]!.set(k4 >= 0 ? k4 : key, op);
+    plan.mapDelta[op.ks]! -= 1;
   }
 
   #planUpd(plan: Plan, r: number, store: number, cidr: Cidr | string, cur: Cur, tag: string, creation: number, expiration: number, overlay = true): void {
     const tagId = this.#tags.acquire(tag);
-    const str = typeof cidr === 'string';
-    const key = str ? cidr : cidr.text;
+    const key = typeof cidr === 'string' ? cidr : cidr.text;
+    const k4 = this.#keyNum(store, cidr);
     const op: POp = {
-      kind: OP_UPD, store, key, ks: mapSlotOf(store, str ? keyPrefixLen(key) : cidr.prefixLen, this.#table.lpmOnly), addr: str ? undefined : cidr.addr,
+      kind: OP_UPD, store, key, ks: this.#kslot(store, cidr, k4), addr: this.#opAddr(cidr, k4), k4,
       tagId, tag, creation, expiration, prevTagId: cur.tagId, req: r,
     };
     plan.ops.push(op);
-    if (overlay) plan.overlay[store]!.set(key, op);
+    if (overlay) plan.overlay[store]!.set(k4 >= 0 ? k4 : key, op);
   }
 
   #planRemove(plan: Plan, r: number, policy: Policy, cidr: Cidr, allowSet: boolean): AppError | undefined {
     const store = storeIndex(policy, cidr.family);
-    const cur = this.#cur(plan, store, cidr.text);
+    const k4 = this.#keyNum(store, cidr);
+    const cur = this.#cur(plan, store, cidr.text, k4);
     if (cur === undefined) return notFoundError(cidr.text);
     if (!allowSet && cur.tag.endsWith(SET_TAG_SUFFIX)) return setEntryError();
-    this.#planDel(plan, r, store, cidr.text, cur, cidr.addr);
+    this.#planDel(plan, r, store, cidr.text, cur, this.#opAddr(cidr, k4), k4);
     // The operator has the last word: the claims on a removed drop entry go with it.
     if (store < 2 && this.#claimCur(plan, cidr.text) !== undefined) this.#claimSet(plan, r, cidr.text, undefined);
     return undefined;
@@ -888,15 +918,22 @@ export class EntryStore implements EntryService {
 
   /* ---------------- execution ---------------- */
 
-  #kernelOp(kind: number, store: number, key: string, tagId: number, known?: Uint8Array): MapOp {
+  /**
+   * `known`: the address bytes of `key` when at hand, or where to write them
+   * when `k4` (v4KeyNum(key)) is given.
+   */
+  #kernelOp(kind: number, store: number, key: string, tagId: number, known?: Uint8Array, k4 = -1): MapOp {
     const family = storeFamily(store);
     let addr = known;
     let prefixLen: number;
-    if (addr === undefined) {
+    if (k4 >= 0) {
+      addr ??= new Uint8Array(4);
+      prefixLen = v4KeyBytes(k4, addr);
+    } else if (addr !== undefined) {
+      prefixLen = keyPrefixLen(key);
+    } else {
       addr = new Uint8Array(family === 4 ? 4 : 16);
       prefixLen = keyToBytes(key, family, addr);
-    } else {
-      prefixLen = keyPrefixLen(key);
     }
     return {
       kind: kind === OP_DEL ? 'delete' : 'upsert',
@@ -947,9 +984,12 @@ export class EntryStore implements EntryService {
   async #sendPlan(h: Helper, ops: readonly POp[], enc: Encoder): Promise<OpStatus[]> {
     const conv = (from: number, to: number): MapOp[] => {
       const out: MapOp[] = new Array<MapOp>(to - from);
+      // IPv4 addresses are views of one buffer: no buffer of their own per op.
+      const v4 = new ArrayBuffer((to - from) * 4);
       for (let i = from; i < to; i += 1) {
         const o = ops[i]!;
-        out[i - from] = this.#kernelOp(o.kind, o.store, o.key, o.tagId, o.addr);
+        const addr = o.k4 >= 0 ? new Uint8Array(v4, (i - from) * 4, 4) : o.addr;
+        out[i - from] = this.#kernelOp(o.kind, o.store, o.key, o.tagId, addr, o.k4);
       }
       return out;
     };
@@ -1173,7 +1213,7 @@ export class EntryStore implements EntryService {
         if (events !== undefined) {
           const policy = storePolicy(op.store);
           if (op.kind === OP_DEL) {
-            const slot = t.slotOf(op.store, op.key);
+            const slot = this.#slotOf(op.store, op.key, op.k4);
             // claims-sync deletes entries whose last claim expired: an expiry too
             const expired = req.kind === 'expire' || req.kind === 'claims-sync';
             const ev: EntryEvent = {
@@ -1190,18 +1230,18 @@ export class EntryStore implements EntryService {
         }
       }
       if (op.kind === OP_DEL) {
-        const slot = t.slotOf(op.store, op.key);
+        const slot = this.#slotOf(op.store, op.key, op.k4);
         if (slot === undefined) continue;
         heap.remove(slot);
-        t.delete(op.store, op.key);
+        t.delete(op.store, op.key, op.k4);
         this.#tags.release(op.prevTagId);
       } else if (op.kind === OP_ADD) {
         // Planned against the state + earlier ops: the key is absent here.
-        const slot = t.insert(op.store, op.key, op.ks, op.tagId, op.creation, op.expiration);
+        const slot = t.insert(op.store, op.key, op.ks, op.tagId, op.creation, op.expiration, op.k4);
         if (op.expiration !== 0) heap.add(slot);
       } else {
         this.#tags.release(op.prevTagId);
-        const slot = t.put(op.store, op.key, op.tagId, op.creation, op.expiration);
+        const slot = t.put(op.store, op.key, op.tagId, op.creation, op.expiration, op.k4);
         if (op.expiration !== 0) heap.add(slot);
         else heap.remove(slot);
       }
@@ -1338,18 +1378,25 @@ export class EntryStore implements EntryService {
       for (let i = 0; i < st.length; i += 1) statuses.push(st[i]!);
     };
     let ops: MapOp[] = [];
+    // The address bytes of a chunk are views of one buffer: no allocation per entry.
+    let bytes = new Uint8Array(RESYNC_CHUNK * 16);
+    let used = 0;
     const flush = async (): Promise<void> => {
       const p = h.applyBatch(ops);
       p.catch(() => {}); // awaited in order below; a later chunk may fail while an earlier one is awaited
       inFlight.push(p);
       ops = [];
+      bytes = new Uint8Array(RESYNC_CHUNK * 16);
+      used = 0;
       if (inFlight.length >= 2) await collect();
     };
     for (let store = 0; store < 4; store += 1) {
       const family = storeFamily(store);
       const policy = storePolicy(store);
+      const size = family === 4 ? 4 : 16;
       for (const slot of t.slots(store)) {
-        const addr = new Uint8Array(family === 4 ? 4 : 16);
+        const addr = bytes.subarray(used, used + size);
+        used += size;
         const prefixLen = t.addrOf(slot, addr);
         ops.push({ kind: 'upsert', policy, family, prefixLen, addr, tagId: t.tagId[slot]! });
         if (ops.length === RESYNC_CHUNK) await flush();

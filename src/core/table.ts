@@ -7,7 +7,7 @@
  * object, no Uint8Array. Address bytes are derived from the key when the
  * kernel needs them (addr.ts).
  */
-import { keyToBytes, v4KeyNum, v4KeyText } from './addr.js';
+import { keyToBytes, v4KeyBytes, v4KeyNum, v4KeyText } from './addr.js';
 import { NumberIndex } from './num-index.js';
 import type { Family, Policy } from './types.js';
 
@@ -83,7 +83,10 @@ class StringIndex implements KeyIndex {
   }
 }
 
-/** IPv4 keys: a NumberIndex on addr * 64 + len (no string kept per entry). */
+/**
+ * IPv4 keys: a NumberIndex on addr * 64 + len (no string kept per entry).
+ * The *Num methods take the key number (v4KeyNum) of callers that have it.
+ */
 class V4Index implements KeyIndex {
   readonly #index = new NumberIndex();
 
@@ -92,18 +95,27 @@ class V4Index implements KeyIndex {
   }
 
   get(key: string): number | undefined {
-    const k = v4KeyNum(key);
+    return this.getNum(v4KeyNum(key));
+  }
+
+  getNum(k: number): number | undefined {
     return k < 0 ? undefined : this.#index.get(k);
   }
 
   set(key: string, slot: number): void {
-    const k = v4KeyNum(key);
-    if (k < 0) throw new RangeError(`not a canonical IPv4 CIDR: ${key}`);
+    this.setNum(v4KeyNum(key), slot, key);
+  }
+
+  setNum(k: number, slot: number, key?: string): void {
+    if (k < 0) throw new RangeError(`not a canonical IPv4 CIDR: ${key ?? k}`);
     this.#index.set(k, slot);
   }
 
   delete(key: string): number | undefined {
-    const k = v4KeyNum(key);
+    return this.deleteNum(v4KeyNum(key));
+  }
+
+  deleteNum(k: number): number | undefined {
     return k < 0 ? undefined : this.#index.delete(k);
   }
 
@@ -114,7 +126,7 @@ class V4Index implements KeyIndex {
 
 export class EntryTable {
   readonly lpmOnly: boolean;
-  readonly #index: readonly [KeyIndex, KeyIndex, KeyIndex, KeyIndex] = [
+  readonly #index: readonly [V4Index, StringIndex, V4Index, StringIndex] = [
     new V4Index(), new StringIndex(), new V4Index(), new StringIndex(),
   ];
   /** Entries per kernel map slot (8). */
@@ -154,6 +166,16 @@ export class EntryTable {
     return this.#index[store as StoreIndex].get(key);
   }
 
+  /** slotOf in an IPv4 store (0 or 2) by key number (v4KeyNum of the key). */
+  slotOfV4(store: number, k: number): number | undefined {
+    return this.#v4(store).getNum(k);
+  }
+
+  #v4(store: number): V4Index {
+    if ((store & 1) === 1) throw new RangeError(`store ${store} is not an IPv4 store`);
+    return store === 0 ? this.#index[0] : this.#index[2];
+  }
+
   /** Key (canonical CIDR text) of a used slot. */
   keyOf(slot: number): string | undefined {
     const ms = this.mapSlot[slot]!;
@@ -176,14 +198,7 @@ export class EntryTable {
       const key = this.#keys6[slot]!;
       return keyToBytes(key, 6, out);
     }
-    const k = this.key4[slot]!;
-    const len = k % 64;
-    const a = (k - len) / 64;
-    out[0] = (a >>> 24) & 255;
-    out[1] = (a >>> 16) & 255;
-    out[2] = (a >>> 8) & 255;
-    out[3] = a & 255;
-    return len;
+    return v4KeyBytes(this.key4[slot]!, out);
   }
 
   /** Slots of `store` (no key strings built). */
@@ -203,23 +218,43 @@ export class EntryTable {
   /**
    * Inserts or overwrites `key` in `store`. Returns the table slot. The
    * caller owns tag references and the expiry heap (heapPos of an
-   * overwritten slot is left as is).
+   * overwritten slot is left as is). `k4`: v4KeyNum(key) in an IPv4 store,
+   * when the caller has it (below 0: read from `key`).
    */
-  put(store: number, key: string, tagId: number, creation: number, expiration: number): number {
-    const slot = this.#index[store as StoreIndex].get(key);
-    if (slot === undefined) return this.insert(store, key, mapSlotOf(store, keyPrefixLen(key), this.lpmOnly), tagId, creation, expiration);
+  put(store: number, key: string, tagId: number, creation: number, expiration: number, k4 = -1): number {
+    const v6 = (store & 1) === 1;
+    if (!v6 && k4 < 0) k4 = v4KeyNum(key);
+    const slot = v6 ? this.#index[store as StoreIndex].get(key) : this.#v4(store).getNum(k4);
+    if (slot === undefined) {
+      const prefixLen = v6 ? keyPrefixLen(key) : k4 % 64;
+      return this.insert(store, key, mapSlotOf(store, prefixLen, this.lpmOnly), tagId, creation, expiration, k4);
+    }
     this.tagId[slot] = tagId;
     this.creation[slot] = creation;
     this.expiration[slot] = expiration;
     return slot;
   }
 
-  /** Inserts a key known to be absent from `store`; `kslot` = mapSlotOf(store, prefixLen, lpmOnly). */
-  insert(store: number, key: string, kslot: number, tagId: number, creation: number, expiration: number): number {
+  /**
+   * Inserts a key known to be absent from `store`; `kslot` = mapSlotOf(store,
+   * prefixLen, lpmOnly); `k4` as in put().
+   */
+  insert(store: number, key: string, kslot: number, tagId: number, creation: number, expiration: number, k4 = -1): number {
+    if ((store & 1) === 1) {
+      const slot = this.#alloc();
+      this.#index[store as StoreIndex].set(key, slot);
+      this.#keys6[slot] = key;
+      return this.#fill(slot, store, kslot, tagId, creation, expiration);
+    }
+    const k = k4 >= 0 ? k4 : v4KeyNum(key);
+    if (k < 0) throw new RangeError(`not a canonical IPv4 CIDR: ${key}`);
     const slot = this.#alloc();
-    this.#index[store as StoreIndex].set(key, slot);
-    if ((store & 1) === 1) this.#keys6[slot] = key;
-    else this.key4[slot] = v4KeyNum(key);
+    this.#v4(store).setNum(k, slot);
+    this.key4[slot] = k;
+    return this.#fill(slot, store, kslot, tagId, creation, expiration);
+  }
+
+  #fill(slot: number, store: number, kslot: number, tagId: number, creation: number, expiration: number): number {
     this.mapSlot[slot] = (store << 6) | kslot;
     this.mapCounts[kslot]! += 1;
     this.tagId[slot] = tagId;
@@ -228,9 +263,12 @@ export class EntryTable {
     return slot;
   }
 
-  /** Removes `key`; returns its (now free) slot, or undefined. Columns keep their values until reuse. */
-  delete(store: number, key: string): number | undefined {
-    const slot = this.#index[store as StoreIndex].delete(key);
+  /**
+   * Removes `key`; returns its (now free) slot, or undefined. Columns keep
+   * their values until reuse. `k4` as in put().
+   */
+  delete(store: number, key: string, k4 = -1): number | undefined {
+    const slot = k4 >= 0 ? this.#v4(store).deleteNum(k4) : this.#index[store as StoreIndex].delete(key);
     if (slot === undefined) return undefined;
     this.mapCounts[this.mapSlot[slot]! & 7]! -= 1;
     this.mapSlot[slot] = 0xff;

@@ -337,7 +337,12 @@ export class HelperClient extends EventEmitter implements Helper {
     const results = await Promise.all(
       frames.map(async (f) => decodeStatuses(this.#payload(await this.#send(MSG.BATCH, f.id, f.bytes, 'single')), f.n)),
     );
-    return results.flat();
+    if (results.length === 1) return results[0]!;
+    // One preallocated array: flat() costs ~70 ms per million statuses.
+    const out = new Array<OpStatus>(ops.length);
+    let k = 0;
+    for (const r of results) for (let i = 0; i < r.length; i += 1) out[k++] = r[i]!;
+    return out;
   }
 
   replaceAll(entries: Iterable<KernelEntry>): Promise<{ statuses: OpStatus[]; removed: number }> {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { v4KeyNum, v4KeyText } from '../../src/core/addr.js';
+import { cidrKeyNum, keyToBytes, v4KeyBytes, v4KeyNum, v4KeyText, v4NetKey } from '../../src/core/addr.js';
+import { tryParseCidr } from '../../src/net/cidr.js';
 import { EntryTable, keyPrefixLen, mapSlotOf, storeIndex } from '../../src/core/table.js';
 
 function rng(seed: number): () => number {
@@ -21,6 +22,55 @@ describe('EntryTable', () => {
     }
     assert.equal(keyPrefixLen('2001:db8::/32'), 32);
     assert.equal(keyPrefixLen('1.2.3.4/8'), 8);
+  });
+
+  it('v4 key numbers: only canonical text (no leading zero), host bits kept until v4NetKey', () => {
+    for (const k of ['01.2.3.4/32', '1.2.3.00/32', '1.2.3.4/08', '1.2.3.4/00', '1.2.3.4/032', '1.2.3.4/33', '1234.1.1.1/32']) {
+      assert.equal(v4KeyNum(k), -1, k);
+    }
+    assert.equal(v4KeyNum('1.2.3.4/0'), (0x01020304 * 64) + 0);
+    assert.equal(v4KeyNum('0.0.0.0/0'), 0);
+    assert.equal(v4KeyNum('10.0.0.0/10'), 0x0a000000 * 64 + 10);
+    assert.equal(v4KeyText(v4NetKey(v4KeyNum('192.168.1.100/24'))), '192.168.1.0/24');
+    assert.equal(v4KeyText(v4NetKey(v4KeyNum('255.255.255.255/1'))), '128.0.0.0/1');
+    assert.equal(v4NetKey(v4KeyNum('255.255.255.255/0')), 0);
+    assert.equal(v4NetKey(v4KeyNum('1.2.3.4/32')), v4KeyNum('1.2.3.4/32'));
+    // agrees with the generic parser on every prefix length
+    for (let len = 0; len <= 32; len += 1) {
+      const c = tryParseCidr(`203.0.113.77/${len}`)!;
+      assert.equal(v4KeyText(v4NetKey(v4KeyNum(`203.0.113.77/${len}`))), c.text);
+      assert.equal(cidrKeyNum(c), v4KeyNum(c.text));
+      const out = new Uint8Array(4);
+      assert.equal(v4KeyBytes(v4KeyNum(c.text), out), len);
+      assert.deepEqual([...out], [...c.addr]);
+      assert.equal(keyToBytes(c.text, 4, out), len);
+      assert.deepEqual([...out], [...c.addr]);
+    }
+    assert.equal(cidrKeyNum(tryParseCidr('2001:db8::/32')!), -1);
+    assert.equal(cidrKeyNum({ ...tryParseCidr('10.0.0.0/8')!, key4: 12345 } as never), 12345);
+  });
+
+  it('IPv4 stores by key number: same slots as by key text', () => {
+    const t = new EntryTable();
+    const k = (text: string): number => v4KeyNum(text);
+    const a = t.insert(0, '10.0.0.1/32', mapSlotOf(0, 32, false), 1, 100, 0, k('10.0.0.1/32'));
+    const b = t.insert(2, '10.0.0.0/8', mapSlotOf(2, 8, false), 2, 100, 0);
+    assert.equal(t.slotOf(0, '10.0.0.1/32'), a);
+    assert.equal(t.slotOfV4(0, k('10.0.0.1/32')), a);
+    assert.equal(t.slotOfV4(2, k('10.0.0.0/8')), b);
+    assert.equal(t.slotOfV4(0, k('10.0.0.0/8')), undefined);
+    assert.equal(t.keyOf(a), '10.0.0.1/32');
+    assert.equal(t.put(0, '10.0.0.1/32', 3, 200, 5, k('10.0.0.1/32')), a);
+    assert.equal(t.tagId[a], 3);
+    const c = t.put(0, '10.0.0.2/31', 4, 200, 0, k('10.0.0.2/31'));
+    assert.equal(t.slotOf(0, '10.0.0.2/31'), c);
+    assert.equal(t.kernelSlotOf(c), mapSlotOf(0, 31, false));
+    assert.equal(t.delete(0, '10.0.0.1/32', k('10.0.0.1/32')), a);
+    assert.equal(t.slotOf(0, '10.0.0.1/32'), undefined);
+    assert.equal(t.count(0), 1);
+    assert.throws(() => t.slotOfV4(1, 5), RangeError);
+    assert.throws(() => t.insert(0, '010.0.0.1/32', 0, 1, 1, 0), RangeError);
+    assert.equal(t.size, 2); // a refused insert takes no slot
   });
 
   it('matches a Map model under random inserts / deletes / re-inserts (both families)', () => {

@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { peerJobsDecoder } from '../../src/api/handlers/entries.js';
 import { decodeJson } from '../../src/api/json.js';
 import { peerEcho, scanPeerJobs } from '../../src/api/peer-fast.js';
+import { cidrKeyNum, v4KeyNum, type KeyedCidr } from '../../src/core/addr.js';
 import { tryParseCidr } from '../../src/net/cidr.js';
 
 const NOW = Math.floor(Date.now() / 1000);
@@ -77,6 +78,16 @@ const ACCEPTED: readonly string[] = [
   `[\n  {\n    "action" : "add" ,\n    "entry" : { "cidr" : "10.9.8.7/32" , "expiration" : 0 }\n  }\n]\n`,
   `[${job('{"cidr":"10.0.0.1/32","tag":"A-b_9","expiration":0}')},${job('{"cidr":"10.0.0.2/32","tag":"A-b_9","expiration":0}')}]`,
   `[${job('{"cidr":"10.0.0.1/32","tag":"élan","expiration":0}')}]`.replace('élan', 'x'.repeat(64)),
+  // Couic's own layout (read by matching it), with its variants
+  `[${job(`{"cidr":"10.0.0.1/32","tag":"t1","expiration":${FUTURE},"metadata":null}`)}]`,
+  `[${job('{"cidr":"10.0.0.1/32","tag":null,"expiration":0}', 'remove')}]`,
+  `[${job('{"cidr":"10.0.0.1/32","tag":"","expiration":0,"metadata":null}', 'remove')}]`,
+  `[${job('{"cidr":"10.1.2.3/8","tag":"t1","expiration":0}')},${job('{"cidr":"10.1.2.3/8","tag":"t1","expiration":0}', 'remove')}]`,
+  `[${job('{"cidr":"2001:db8::1/64","tag":"t1","expiration":0,"metadata":null}')}]`,
+  `[${job('{"cidr":"010.0.0.1/32","tag":"t1","expiration":0}')}]`,
+  `[${job('{"cidr":"10.0.0.1/32","tag":"ab","expiration":0}')},${job('{"cidr":"10.0.0.2/32","tag":"cb","expiration":0}')},${job('{"cidr":"10.0.0.3/32","tag":"ab","expiration":0}')}]`,
+  `[${job('{"cidr":"10.0.0.1/32","tag":"t1","expiration":0 ,"metadata":null}')}]`,
+  `[${job('{"cidr":"10.0.0.1/32","tag":"t1","expiration":0,"metadata":null }')}]`,
 ];
 
 /** Bodies the fast path must leave to the strict reader (errors or rare shapes). */
@@ -137,6 +148,17 @@ const DECLINED: readonly string[] = [
   `[${job('{"cidr":"10.0.0.1/32","tag":nul,"expiration":0}')}]`,
   `[${job('{"cidr":"10.0.0.1/32","tag":nullx,"expiration":0}')}]`,
   `\ufeff[${job('{"cidr":"10.0.0.1/32","expiration":0}')}]`,
+  // Couic's own layout with a bad value
+  `[${job('{"cidr":"10.0.0.1/33","tag":"t1","expiration":0}')}]`,
+  `[${job('{"cidr":"10.0.0.1/32","tag":"a.couic","expiration":0}')}]`,
+  `[${job('{"cidr":"10.0.0.1/32","tag":"t1","expiration":01}')}]`,
+  `[${job('{"cidr":"10.0.0.1/32","tag":"t1","expiration":5}')}]`,
+  `[${job('{"cidr":"10.0.0.1/32","tag":"t1","expiration":1e3}')}]`,
+  `[${job('{"cidr":"10.0.0.1/32","tag":"t1","expiration":0,"metadata":nullx}')}]`,
+  `[${job('{"cidr":"10.0.0.1/32","tag":"t1","expiration":0,"metadata":null,"metadata":null}')}]`,
+  `[${job('{"cidr":"10.0.0.1/32","tag":nul,"expiration":0}')}]`,
+  `[${job('{"cidr":"10.0.0.1/32","tag":"t1","expiration":0}')}`,
+  `[${job('{"cidr":"10.0.0.1/32","tag":"t1","expiration":0}')}}]`,
 ];
 
 test('fast path: same jobs and echo as the strict reader', () => {
@@ -153,6 +175,21 @@ test('fast path: gives up on everything else, the strict reader decides', () => 
   for (const text of DECLINED) {
     assert.equal(scanPeerJobs(text, NOW), undefined, text);
   }
+});
+
+test('fast path: IPv4 jobs carry the key number of their network', () => {
+  const r = scanPeerJobs(`[${job('{"cidr":"192.168.1.100/24","tag":"t","expiration":0}')}]`, NOW)!;
+  const c = r[0]!.entry.cidr as KeyedCidr;
+  assert.equal(c.key4, v4KeyNum('192.168.1.0/24'));
+  assert.equal(c.text, '192.168.1.0/24');
+  assert.equal(r[0]!.raw, '192.168.1.100/24');
+  assert.equal(cidrKeyNum(c), c.key4);
+});
+
+test('fast path: the echo of an empty body and of a long expiration', () => {
+  assert.equal(peerEcho(scanPeerJobs('[]', NOW)!), '[]');
+  const text = `[${job(`{"cidr":"10.0.0.1/32","tag":null,"expiration":${NOW + 10 ** 9}}`)}]`;
+  assert.deepEqual(fast(text), strict(text));
 });
 
 test('fast path: a large generated body', () => {
