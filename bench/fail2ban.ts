@@ -16,12 +16,13 @@
  * Prints a Markdown table with the date and machine, then the targets.
  */
 import { spawnSync } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { startDaemon, type Daemon } from '../test/lib/daemon.js';
 import { exec, randSuffix, run } from '../test/lib/netns.js';
-import { buildCouicBan, COUIC_BAN, F2b, sleep } from '../test/fail2ban/lib.js';
+import { buildCouicBan, COUIC_BAN, F2b, sleep, startStub, tmpDir, writeClientFile, type Stub } from '../test/fail2ban/lib.js';
 
 const { values } = parseArgs({
   options: {
@@ -118,6 +119,8 @@ async function main(): Promise<void> {
   await run(['ip', 'netns', 'add', ns]);
   let daemon: Daemon | undefined;
   let nosync: Daemon | undefined;
+  let stub: Stub | undefined;
+  const stubDir = tmpDir('fb-bench-stub-');
   const rows: Row[] = [];
   const t0 = Date.now();
   try {
@@ -132,6 +135,14 @@ async function main(): Promise<void> {
       const r = await dn.request('GET', '/v1/bans/fail2ban-bench');
       return r.status === 200 ? (r.json() as unknown[]).length : -1;
     };
+    // couic-ban against a peer that answers at once: what the shim and the shell path cost without the daemon's work
+    let stubBans = 0;
+    stub = await startStub(path.join(stubDir, 'stub.sock'), (req) => {
+      if (req.method === 'POST') stubBans += 1;
+      return { status: 200, body: '{"applied":1}' };
+    });
+    const stubClient = writeClientFile(stubDir, '0b4c8f9e-2d3a-4f5b-8c6d-7e8f9a0b1c2d');
+    const stubSock = stub.socketPath;
     const client = path.join(d.workingDir, 'rbac', 'clients', 'couicctl.toml');
     const claims = async (): Promise<number> => {
       const r = await d.request('GET', '/v1/bans/fail2ban-bench');
@@ -160,6 +171,16 @@ async function main(): Promise<void> {
         action: `couic[couic_ban="${COUIC_BAN}", socket="${d.socketPath}", client_file="${client}"]`,
         n: N,
         count: claims,
+      },
+      {
+        label: 'couic.conf against an instant stub peer instead of the daemon (informative)',
+        action: `couic[couic_ban="${COUIC_BAN}", socket="${stubSock}", client_file="${stubClient}"]`,
+        n: N,
+        // banip is synchronous; at the restart the stub counts the bans it answered since the stop
+        count: async (_f, phase) => {
+          if (phase === 'ban') return N;
+          return stubBans >= 2 * N ? N : 0;
+        },
       },
       {
         label: 'couic.conf, daemon without fsync (informative)',
@@ -210,6 +231,8 @@ async function main(): Promise<void> {
   } finally {
     await daemon?.stop();
     await nosync?.stop();
+    await stub?.close();
+    rmSync(stubDir, { recursive: true, force: true });
     await run(['ip', 'netns', 'del', ns], { allowFail: true });
   }
 
