@@ -32,6 +32,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -289,23 +290,38 @@ static void report_error(int status, char *body, const char *method, const char 
 
 /*
  * Length of a response (head + body) from its head in `resp` (NUL-ended):
- * -1 while the head is incomplete or has no Content-Length.
+ * -1 while the head is incomplete or has no valid Content-Length. A 204 or
+ * 304 ends with its head (RFC 9112 §6.3; the daemon sends no
+ * Content-Length with them).
  */
 static long long response_length(const char *resp)
 {
 	const char *end = strstr(resp, "\r\n\r\n");
 	if (!end)
 		return -1;
+	long long head = (long long)(end + 4 - resp);
+	int status = 0;
+	if (sscanf(resp, "HTTP/1.%*d %d", &status) == 1 && (status == 204 || status == 304))
+		return head;
 	for (const char *line = strstr(resp, "\r\n"); line && line < end; line = strstr(line + 2, "\r\n")) {
 		static const char name[] = "content-length:";
 		if (strncasecmp(line + 2, name, sizeof(name) - 1))
 			continue;
+		/* 1*DIGIT between optional blanks: strtoll alone would take a
+		 * sign, or skip an empty value's CRLF into the next line */
+		const char *v = line + 2 + sizeof(name) - 1;
+		while (*v == ' ' || *v == '\t')
+			v++;
+		if (*v < '0' || *v > '9')
+			return -1;
 		char *stop;
 		errno = 0;
-		long long n = strtoll(line + 2 + sizeof(name) - 1, &stop, 10);
-		if (errno || n < 0 || (*stop != '\r' && *stop != ' '))
+		long long n = strtoll(v, &stop, 10);
+		while (*stop == ' ' || *stop == '\t')
+			stop++;
+		if (errno || n > LLONG_MAX - head || *stop != '\r')
 			return -1;
-		return (long long)(end + 4 - resp) + n;
+		return head + n;
 	}
 	return -1;
 }
@@ -441,6 +457,7 @@ int main(int argc, char **argv)
 	 * enough for the head and a message. */
 	static char resp[65536];
 	size_t got = 0;
+	long long seen = 0;   /* bytes read, kept or not */
 	long long total = -1; /* head + body length, once the head is in */
 	for (;;) {
 		char sink[16384];
@@ -455,13 +472,14 @@ int main(int argc, char **argv)
 		}
 		if (r == 0)
 			break;
-		if (!keep)
-			continue;
-		got += (size_t)r;
-		resp[got] = '\0';
-		if (total < 0)
-			total = response_length(resp);
-		if (total >= 0 && (long long)got >= total)
+		seen += r;
+		if (keep) {
+			got += (size_t)r;
+			resp[got] = '\0';
+			if (total < 0)
+				total = response_length(resp);
+		}
+		if (total >= 0 && seen >= total)
 			break;
 	}
 	close(fd);

@@ -466,6 +466,33 @@ describe('POST /v1/{policy}/peer', () => {
     assert.deepEqual(r.json(), NOT_FOUND('10.99.0.0/16'));
     await del('drop', '10.53.0.0/16');
   });
+  test('a network written several ways is one key (fast reader, strict reader, path)', async () => {
+    // `\/` sends a body to the strict reader; `010.` is read by the fast one
+    // through the generic parser (no key number carried); the others carry one.
+    const body = (jobs: string[]): string => `[${jobs.join(',')}]`;
+    const job = (action: string, cidr: string, tag = 'k'): string =>
+      `{"action":"${action}","entry":{"cidr":"${cidr}","tag":"${tag}","expiration":0}}`;
+    const send = (jobs: string[]) => peer('drop', body(jobs), { 'content-type': 'application/json' });
+    let r = await send([job('add', '10.60.1.1/16')]);
+    assert.equal(r.status, 201, r.text);
+    r = await send([job('add', '10.60.0.0\\/16')]);
+    assert.equal(r.status, 409, r.text);
+    assert.deepEqual(r.json(), CONFLICT('10.60.0.0/16'));
+    r = await send([job('remove', '10.60.9.9\\/16')]);
+    assert.equal(r.status, 201, r.text);
+    assert.equal((await t.request('GET', '/v1/drop/10.60.0.0/16')).status, 404);
+    r = await send([job('add', '10.61.0.0/16', 'a'), job('remove', '010.61.0.0/16'), job('add', '10.61.5.5/16', 'b'), job('remove', '10.61.7.7/16'), job('add', '010.061.0.0/16', 'c')]);
+    assert.equal(r.status, 201, r.text);
+    assert.deepEqual(r.json().map((j: { entry: { cidr: string } }) => j.entry.cidr), ['10.61.0.0/16', '10.61.0.0/16', '10.61.5.5/16', '10.61.7.7/16', '10.61.0.0/16']);
+    const g = await t.request('GET', '/v1/drop/10.61.0.0/16');
+    assert.equal(g.status, 200);
+    assert.equal(g.json().tag, 'c');
+    r = await send([job('add', '10.61.3.3/16')]);
+    assert.equal(r.status, 409, r.text);
+    assert.deepEqual(r.json(), CONFLICT('10.61.0.0/16'));
+    await del('drop', '10.61.0.0/16');
+    assert.equal((await t.request('GET', '/v1/drop')).json().filter((e: { cidr: string }) => e.cidr.startsWith('10.6')).length, 0);
+  });
   test('invalid policy → 400 envelope', async () => {
     const r = await peer('DROP', []);
     assert.equal(r.status, 400);

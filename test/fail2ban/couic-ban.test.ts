@@ -191,29 +191,30 @@ describe('couic-ban', () => {
     }
   });
 
-  it('stops reading at Content-Length (no wait for the daemon to close), reads split answers whole, or to EOF without one', async () => {
-    // A raw peer: the answer is written by `answer`, the connection is closed only when it says so.
-    const rawPeer = async (name: string, answer: (s: net.Socket) => void): Promise<{ sock: string; close: () => Promise<void> }> => {
-      const sock = path.join(dir, name);
-      const open = new Set<net.Socket>();
-      const srv = net.createServer((s) => {
-        open.add(s);
-        s.on('error', () => {});
-        let buf = '';
-        s.on('data', (d: Buffer) => {
-          buf += d.toString('latin1');
-          if (buf.includes('\r\n\r\n') && (!buf.startsWith('POST') || buf.endsWith('}'))) answer(s);
-        });
+  /** A raw peer: the answer is written by `answer`, the connection is closed only when it says so. */
+  const rawPeer = async (name: string, answer: (s: net.Socket) => void): Promise<{ sock: string; close: () => Promise<void> }> => {
+    const sock = path.join(dir, name);
+    const open = new Set<net.Socket>();
+    const srv = net.createServer((s) => {
+      open.add(s);
+      s.on('error', () => {});
+      let buf = '';
+      s.on('data', (d: Buffer) => {
+        buf += d.toString('latin1');
+        if (buf.includes('\r\n\r\n') && (!buf.startsWith('POST') || buf.endsWith('}'))) answer(s);
       });
-      await new Promise<void>((res) => srv.listen(sock, () => res()));
-      return {
-        sock,
-        close: () => {
-          for (const s of open) s.destroy();
-          return new Promise((res) => srv.close(() => res()));
-        },
-      };
+    });
+    await new Promise<void>((res) => srv.listen(sock, () => res()));
+    return {
+      sock,
+      close: () => {
+        for (const s of open) s.destroy();
+        return new Promise((res) => srv.close(() => res()));
+      },
     };
+  };
+
+  it('stops reading at Content-Length (no wait for the daemon to close), reads split answers whole, or to EOF without one', async () => {
     const ban = (sock: string): Promise<{ code: number | null; stderr: string; ms: number }> =>
       couicBan(['-s', sock, '-k', tokenFile, '-t', '3000', 'ban', 'fail2ban-sshd', '192.0.2.7', '600']);
 
@@ -251,6 +252,43 @@ describe('couic-ban', () => {
       assert.ok(r.ms >= 180 && r.ms < 1500, `${r.ms} ms`);
     } finally {
       await eof.close();
+    }
+  });
+
+  it('a 204 ends with its head, a body beyond 64 KiB is counted, a bad Content-Length is not trusted', async () => {
+    const cli = (sock: string, ...args: string[]): Promise<{ code: number | null; stderr: string; ms: number }> =>
+      couicBan(['-s', sock, '-k', tokenFile, '-t', '3000', ...args]);
+    const cases: [string, string[], (s: net.Socket) => void][] = [
+      // the daemon's unban answer (no Content-Length on a 204), connection left open: done at once
+      ['204.sock', ['unban', 'fail2ban-sshd', '192.0.2.7'], (s) => s.write('HTTP/1.1 204 No Content\r\nconnection: close\r\n\r\n')],
+      // `check` of an owner with thousands of bans: 100 kB, more than the 64 KiB kept
+      ['big.sock', ['check', 'fail2ban-sshd'], (s) => s.write(`HTTP/1.1 200 OK\r\ncontent-length: 100000\r\n\r\n[${' '.repeat(99998)}]`)],
+      // blanks around the value
+      ['tab.sock', ['check', 'fail2ban-sshd'], (s) => s.write('HTTP/1.1 200 OK\r\nContent-Length:\t2\t\r\n\r\n[]')],
+    ];
+    for (const [name, args, answer] of cases) {
+      const peer = await rawPeer(name, answer);
+      try {
+        const r = await cli(peer.sock, ...args);
+        assert.equal(r.code, 0, `${name}: ${r.stderr}`);
+        assert.ok(r.ms < 1000, `${name}: ${r.ms} ms`);
+      } finally {
+        await peer.close();
+      }
+    }
+    // an empty or absurd Content-Length: read to EOF (not 0 bytes of body, no overflow)
+    for (const cl of ['', ' ', '9223372036854775800', '+4', '-1']) {
+      const peer = await rawPeer('cl.sock', (s) => {
+        s.write(`HTTP/1.1 500 Internal Server Error\r\ncontent-length:${cl}\r\nx-after: 4\r\n\r\n`);
+        setTimeout(() => s.end('boom'), 200);
+      });
+      try {
+        const r = await cli(peer.sock, 'check', 'fail2ban-sshd');
+        assert.equal(r.code, 1);
+        assert.match(r.stderr, /HTTP 500: boom/, JSON.stringify(cl));
+      } finally {
+        await peer.close();
+      }
     }
   });
 

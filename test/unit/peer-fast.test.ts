@@ -204,3 +204,37 @@ test('fast path: a large generated body', () => {
   assert.notEqual(f, undefined);
   assert.deepEqual(f, strict(text));
 });
+
+test('fast path: mutated bodies are accepted only with the strict result (key numbers included)', () => {
+  // Deterministic: a few characters of well-formed bodies inserted, deleted
+  // or replaced by JSON-ish ones; whatever the fast path accepts must be
+  // what the strict reader decodes, down to the IPv4 key number.
+  let seed = 7;
+  const rnd = (): number => {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+    return seed / 0x7fffffff;
+  };
+  const bases = [
+    `[${job('{"cidr":"10.0.0.1/32","tag":"t1","expiration":0,"metadata":null}')},${job(`{"cidr":"192.168.1.100/24","tag":null,"expiration":${FUTURE}}`, 'remove')}]`,
+    `[ {"entry": {"expiration": 0, "cidr": "2001:db8::1/64", "tag": "ab"}, "action": "add"} ]`,
+    `[${job('{"cidr":"1.2.3.4/9","tag":"","expiration":0}')}]`,
+  ];
+  const alphabet = '0123456789./:,{}[]" \\nlutraeadx-_+eE\u0000\t\r\n';
+  let accepted = 0;
+  for (let it = 0; it < 30000; it += 1) {
+    let t = bases[it % bases.length]!;
+    for (let k = 1 + Math.floor(rnd() * 3); k > 0; k -= 1) {
+      const p = Math.floor(rnd() * (t.length + 1));
+      const op = rnd();
+      const ch = alphabet[Math.floor(rnd() * alphabet.length)]!;
+      t = op < 0.33 ? t.slice(0, p) + ch + t.slice(p) : op < 0.66 ? t.slice(0, p) + t.slice(p + 1) : t.slice(0, p) + ch + t.slice(p + 1);
+    }
+    const r = scanPeerJobs(t, NOW);
+    if (r === undefined) continue;
+    accepted += 1;
+    const s = strict(t);
+    assert.deepEqual(fast(t), s, t);
+    if ('jobs' in s) assert.deepEqual(r.map((j) => cidrKeyNum(j.entry.cidr)), s.jobs.map((j) => v4KeyNum(j.cidr)), t);
+  }
+  assert.ok(accepted > 500, `${accepted} mutated bodies accepted`);
+});
