@@ -33,6 +33,7 @@ import { CoreEvents, type EntryEvent } from './events.js';
 import { ExpiryHeap, ExpiryTimer } from './expiry.js';
 import type { Journal, RecordEncoder, ReplaySink } from './journal.js';
 import { RecordEncoder as Encoder } from './journal.js';
+import { OpList, type POp } from './op-list.js';
 import { Mutex } from './mutex.js';
 import type { HelperSupervisor } from './supervisor.js';
 import { EntryTable, mapSlotOf, keyPrefixLen, storeFamily, storeIndex, storePolicy } from './table.js';
@@ -169,26 +170,6 @@ const OP_ADD = 1;
 const OP_UPD = 2;
 const OP_DEL = 3;
 
-/** One planned map op. `prevTagId`: the tag of the entry an UPD/DEL replaces. */
-interface POp {
-  readonly kind: number;
-  readonly store: number;
-  readonly key: string;
-  /** Kernel map slot (0..7). */
-  readonly ks: number;
-  /** Address bytes when the request carried them (else derived from the key). */
-  readonly addr: Uint8Array | undefined;
-  /** IPv4 key number (v4KeyNum of `key`, no re-parsing of the text), -1 for IPv6. */
-  readonly k4: number;
-  readonly tagId: number;
-  readonly tag: string;
-  readonly creation: number;
-  readonly expiration: number;
-  readonly prevTagId: number;
-  /** Index of the owning request in the batch. */
-  readonly req: number;
-}
-
 /** An entry as planning sees it (committed state or a planned op). */
 interface Cur {
   readonly kind?: number;
@@ -211,7 +192,7 @@ interface ReqPlan {
 
 /** What planning a batch produced. */
 class Plan {
-  readonly ops: POp[] = [];
+  readonly ops = new OpList();
   readonly reqs: ReqPlan[] = [];
   /**
    * Last planned op per key (a DEL op = absent), by key number in IPv4
@@ -773,13 +754,13 @@ export class EntryStore implements EntryService {
   }
 
   /** `addr`: the address bytes of an IPv6 `key` when the caller has them; `k4` = #keyNum(store, key). */
-  #planDel(plan: Plan, r: number, store: number, key: string, cur: Cur, addr?: Uint8Array, k4 = this.#keyNum(store, key)): void {
+  #planDel(plan: Plan, r: number, store: number, key: string, cur: Cur, addr?: Uint8Array, k4 = this.#keyNum(store, key), overlay = true): void {
     const op: POp = {
       kind: OP_DEL, store, key, ks: this.#kslot(store, key, k4), addr: k4 >= 0 ? undefined : addr, k4,
       tagId: cur.tagId, tag: cur.tag, creation: 0, expiration: 0, prevTagId: cur.tagId, req: r,
     };
     plan.ops.push(op);
-    plan.overlay[store]!.set(k4 >= 0 ? k4 : key, op);
+    if (overlay) plan.overlay[store]!.set(k4 >= 0 ? k4 : key, op);
     plan.mapDelta[op.ks]! -= 1;
   }
 
@@ -845,6 +826,10 @@ export class EntryStore implements EntryService {
         const counts = { created: 0, updated: 0, removed: 0 };
         rp.counts = counts;
         const tbl = this.#table;
+        // Target keys absent from the table (at least this many) are each
+        // one ADD: room for them at once, e.g. the whole set on a first load.
+        const present = tbl.count(storeIndex(req.policy, 4)) + tbl.count(storeIndex(req.policy, 6));
+        plan.ops.reserve(Math.max(0, req.target.size - present));
         for (const [key, t] of req.target) {
           // Keys (canonical CIDR texts), not Cidr objects: the kernel op
           // derives the address bytes when it is encoded (no Uint8Array per op kept).
@@ -906,7 +891,10 @@ export class EntryStore implements EntryService {
             const key = t.keyOf(slot)!;
             const cur = this.#cur(plan, store, key);
             if (cur === undefined) continue;
-            if (!this.#adoptByClaims(plan, r, store, key, now)) this.#planDel(plan, r, store, key, cur);
+            // Each slot is one key, visited once, and no target key: like the
+            // target's ops, these deletions stay out of the overlay (a million
+            // of them when every set file goes).
+            if (!this.#adoptByClaims(plan, r, store, key, now)) this.#planDel(plan, r, store, key, cur, undefined, undefined, false);
             counts.removed += 1;
           }
         }
@@ -968,11 +956,19 @@ export class EntryStore implements EntryService {
    * statuses are those of one call.
    */
   /** Journal records of ops [from, to). */
-  #journalOps(enc: Encoder, ops: readonly POp[], from: number, to: number): void {
+  #journalOps(enc: Encoder, ops: OpList, from: number, to: number): void {
+    const c = ops.cols;
     for (let i = from; i < to; i += 1) {
-      const op = ops[i]!;
-      if (op.kind === OP_DEL) enc.del(op.store, op.key);
-      else enc.put(op.store, op.key, op.tag, op.creation, op.expiration);
+      const store = c.store[i]!;
+      const k4 = c.k4[i]!;
+      if (c.kind[i] === OP_DEL) {
+        if (k4 >= 0) enc.delV4(store, k4);
+        else enc.del(store, ops.keyAt(i));
+      } else if (k4 >= 0) {
+        enc.putV4(store, k4, ops.tagAt(i), c.creation[i]!, c.expiration[i]!);
+      } else {
+        enc.put(store, ops.keyAt(i), ops.tagAt(i), c.creation[i]!, c.expiration[i]!);
+      }
     }
   }
 
@@ -981,15 +977,16 @@ export class EntryStore implements EntryService {
    * helper applies them (written only once every status is known, see
    * #applyLocked).
    */
-  async #sendPlan(h: Helper, ops: readonly POp[], enc: Encoder): Promise<OpStatus[]> {
+  async #sendPlan(h: Helper, ops: OpList, enc: Encoder): Promise<OpStatus[]> {
+    const c = ops.cols;
     const conv = (from: number, to: number): MapOp[] => {
       const out: MapOp[] = new Array<MapOp>(to - from);
       // IPv4 addresses are views of one buffer: no buffer of their own per op.
       const v4 = new ArrayBuffer((to - from) * 4);
       for (let i = from; i < to; i += 1) {
-        const o = ops[i]!;
-        const addr = o.k4 >= 0 ? new Uint8Array(v4, (i - from) * 4, 4) : o.addr;
-        out[i - from] = this.#kernelOp(o.kind, o.store, o.key, o.tagId, addr, o.k4);
+        const k4 = c.k4[i]!;
+        const addr = k4 >= 0 ? new Uint8Array(v4, (i - from) * 4, 4) : ops.addrAt(i);
+        out[i - from] = this.#kernelOp(c.kind[i]!, c.store[i]!, k4 >= 0 ? '' : ops.keyAt(i), c.tagId[i]!, addr, k4);
       }
       return out;
     };
@@ -1000,11 +997,13 @@ export class EntryStore implements EntryService {
       return await p;
     }
     this.#helperCalls += 1;
-    const statuses: OpStatus[] = [];
+    // Sized once: a million pushes leave the array's growth copies behind as garbage.
+    const statuses = new Array<OpStatus>(ops.length);
+    let got = 0;
     const inFlight: Promise<OpStatus[]>[] = [];
     const collect = async (): Promise<void> => {
       const st = await inFlight.shift()!;
-      for (let i = 0; i < st.length; i += 1) statuses.push(st[i]!);
+      for (let i = 0; i < st.length; i += 1) statuses[got++] = st[i]!;
     };
     for (let from = 0; from < ops.length; from += SEND_CHUNK) {
       const to = Math.min(ops.length, from + SEND_CHUNK);
@@ -1048,8 +1047,7 @@ export class EntryStore implements EntryService {
   /** Releases the tentative tag references of ops [from, to) (never committed); `to` defaults to the end. */
   #releaseFrom(plan: Plan, from: number, to = plan.ops.length): void {
     for (let i = from; i < to; i += 1) {
-      const op = plan.ops[i]!;
-      if (op.kind !== OP_DEL) this.#tags.release(op.tagId);
+      if (plan.ops.cols.kind[i] !== OP_DEL) this.#tags.release(plan.ops.cols.tagId[i]!);
     }
   }
 
@@ -1063,7 +1061,7 @@ export class EntryStore implements EntryService {
     if (this.#sup.helper !== h) return 'retry';
     let statuses: OpStatus[];
     // The journal frame for the case where the kernel takes every op, encoded meanwhile.
-    const pre = new Encoder(64 + plan.ops.length * 48 + plan.claimChanges.length * 48);
+    const pre = new Encoder(64 + plan.ops.journalBytes + plan.claimChanges.length * 48);
     try {
       const maxTags = h.hello.maxTags;
       const toReset = resets.filter((id) => id > 0 && id < maxTags);
@@ -1080,7 +1078,7 @@ export class EntryStore implements EntryService {
     let k = -1;
     for (let i = 0; i < ops.length; i += 1) {
       const s = statuses[i];
-      if (s === 'ok' || (s === 'absent' && ops[i]!.kind === OP_DEL)) continue;
+      if (s === 'ok' || (s === 'absent' && ops.cols.kind[i] === OP_DEL)) continue;
       k = i;
       break;
     }
@@ -1091,13 +1089,13 @@ export class EntryStore implements EntryService {
     if (k >= 0) {
       // The kernel refused op k. Undo ops after it, fail its request, plan
       // the later requests again.
-      const owner = ops[k]!.req;
+      const owner = ops.cols.req[k]!;
       const status = statuses[k] ?? 'error';
       await this.#restoreKernel(h, ops, k);
       this.#releaseFrom(plan, k);
       committedOps = k;
       committedReqs = owner + 1;
-      const op = ops[k]!;
+      const op = ops.at(k);
       const ks = mapSlotOf(op.store, keyPrefixLen(op.key), this.#table.lpmOnly);
       const err = status === 'full'
         ? mapFullError(h.hello.capacity[ks] ?? 0)
@@ -1160,13 +1158,16 @@ export class EntryStore implements EntryService {
    * once ops[0, from) are committed (those ops are kept). Any doubt (the
    * helper fails or refuses) ends in a full resync by the supervisor.
    */
-  async #restoreKernel(h: Helper, ops: readonly POp[], from: number): Promise<void> {
+  async #restoreKernel(h: Helper, ops: OpList, from: number): Promise<void> {
     const prefix = new Map<string, POp>();
-    for (let i = 0; i < from; i += 1) prefix.set(`${ops[i]!.store}|${ops[i]!.key}`, ops[i]!);
+    for (let i = 0; i < from; i += 1) {
+      const op = ops.at(i);
+      prefix.set(`${op.store}|${op.key}`, op);
+    }
     const seen = new Set<string>();
     const fix: MapOp[] = [];
     for (let i = from; i < ops.length; i += 1) {
-      const op = ops[i]!;
+      const op = ops.at(i);
       const id = `${op.store}|${op.key}`;
       if (seen.has(id)) continue;
       seen.add(id);
@@ -1198,14 +1199,15 @@ export class EntryStore implements EntryService {
   }
 
   /** Applies ops [0, n) to the state. */
-  #commit(ops: readonly POp[], n: number, batch: readonly Req[]): void {
+  #commit(ops: OpList, n: number, batch: readonly Req[]): void {
     const t = this.#table;
     const heap = this.#heap;
     const events: EntryEvent[] | undefined = this.events.active ? [] : undefined;
+    const c = ops.cols;
     for (let i = 0; i < n; i += 1) {
-      const op = ops[i]!;
-      const req = batch[op.req];
+      const req = batch[c.req[i]!];
       if (req !== undefined && req.kind !== 'sets') {
+        const op = ops.at(i);
         // set entries changed behind the set loader's back (e.g. peer remove)
         if (op.tag.endsWith(SET_TAG_SUFFIX) || (op.kind === OP_UPD && (this.#tags.tagOf(op.prevTagId) ?? '').endsWith(SET_TAG_SUFFIX))) {
           this.#setMutations += 1;
@@ -1229,20 +1231,25 @@ export class EntryStore implements EntryService {
           }
         }
       }
-      if (op.kind === OP_DEL) {
-        const slot = this.#slotOf(op.store, op.key, op.k4);
+      const store = c.store[i]!;
+      const k4 = c.k4[i]!;
+      const expiration = c.expiration[i]!;
+      // With a key number the table needs no key text (none is built per set op).
+      const key = k4 >= 0 ? '' : ops.keyAt(i);
+      if (c.kind[i] === OP_DEL) {
+        const slot = this.#slotOf(store, key, k4);
         if (slot === undefined) continue;
         heap.remove(slot);
-        t.delete(op.store, op.key, op.k4);
-        this.#tags.release(op.prevTagId);
-      } else if (op.kind === OP_ADD) {
+        t.delete(store, key, k4);
+        this.#tags.release(c.prevTagId[i]!);
+      } else if (c.kind[i] === OP_ADD) {
         // Planned against the state + earlier ops: the key is absent here.
-        const slot = t.insert(op.store, op.key, op.ks, op.tagId, op.creation, op.expiration, op.k4);
-        if (op.expiration !== 0) heap.add(slot);
+        const slot = t.insert(store, key, c.ks[i]!, c.tagId[i]!, c.creation[i]!, expiration, k4);
+        if (expiration !== 0) heap.add(slot);
       } else {
-        this.#tags.release(op.prevTagId);
-        const slot = t.put(op.store, op.key, op.tagId, op.creation, op.expiration, op.k4);
-        if (op.expiration !== 0) heap.add(slot);
+        this.#tags.release(c.prevTagId[i]!);
+        const slot = t.put(store, key, c.tagId[i]!, c.creation[i]!, expiration, k4);
+        if (expiration !== 0) heap.add(slot);
         else heap.remove(slot);
       }
     }

@@ -62,6 +62,14 @@ const MAX_FRAME = 256 * 1024 * 1024;
 /** Snapshot frames are cut at about this size. */
 const SNAP_FRAME_TARGET = 1 << 20;
 
+/** Writes `v` (0..255) in decimal at `o`; returns the offset after it. */
+function writeDec(b: Buffer, o: number, v: number): number {
+  if (v >= 100) b[o++] = 0x30 + Math.floor(v / 100);
+  if (v >= 10) b[o++] = 0x30 + (Math.floor(v / 10) % 10);
+  b[o++] = 0x30 + (v % 10);
+  return o;
+}
+
 /** Accumulates records into frames. */
 export class RecordEncoder {
   #buf: Buffer;
@@ -70,6 +78,9 @@ export class RecordEncoder {
   #frameStart = -1;
   #records = 0;
   #frameRecords = 0;
+  /** Auto-framed encoders: closed frames left in earlier buffers, and their bytes. */
+  #chunks: Buffer[] = [];
+  #sealed = 0;
 
   readonly #autoFrame: number;
 
@@ -90,7 +101,7 @@ export class RecordEncoder {
   }
 
   get byteLength(): number {
-    return this.#off;
+    return this.#sealed + this.#off;
   }
 
   /** Records in the open frame. */
@@ -100,6 +111,21 @@ export class RecordEncoder {
 
   #ensure(n: number): void {
     if (this.#off + n <= this.#buf.length) return;
+    const keep = this.#frameStart >= 0 ? this.#frameStart : this.#off;
+    if (this.#autoFrame > 0 && keep > 0) {
+      // A snapshot (tens of MiB) is not doubled and copied as it grows,
+      // leaving each smaller copy as garbage: the closed frames stay where
+      // they are, only the open one moves to a new buffer. finish() joins them.
+      this.#chunks.push(this.#buf.subarray(0, keep));
+      this.#sealed += keep;
+      const open = this.#off - keep;
+      const b = Buffer.allocUnsafe(Math.max(this.#buf.length, 8 * this.#autoFrame, 2 * (open + n)));
+      this.#buf.copy(b, 0, keep, this.#off);
+      this.#buf = b;
+      this.#off = open;
+      if (this.#frameStart >= 0) this.#frameStart = 0;
+      return;
+    }
     let size = this.#buf.length * 2;
     while (size < this.#off + n) size *= 2;
     const b = Buffer.allocUnsafe(size);
@@ -126,7 +152,26 @@ export class RecordEncoder {
     b[o + 2] = kl;
     o += 3;
     b.write(key, o, kl, 'latin1');
-    o += kl;
+    this.#putTail(o + kl, tag, creation, expiration);
+  }
+
+  /**
+   * put() of an IPv4 key given by its number (addr.ts v4KeyNum): the same
+   * bytes as put(store, v4KeyText(k4), ...) without building the text, once
+   * per op of a million-entry set reload.
+   */
+  putV4(store: number, k4: number, tag: string, creation: number, expiration: number): void {
+    this.#open();
+    this.#ensure(3 + 18 + 14 + tag.length * 3);
+    const b = this.#buf;
+    b[this.#off] = REC_PUT;
+    b[this.#off + 1] = store;
+    this.#putTail(this.#v4Key(k4, this.#off + 2), tag, creation, expiration);
+  }
+
+  /** The end of a PUT record whose key ends at `o`. */
+  #putTail(o: number, tag: string, creation: number, expiration: number): void {
+    const b = this.#buf;
     b.writeUInt32LE(creation >>> 0, o);
     b.writeDoubleLE(expiration, o + 4);
     o += 12;
@@ -136,6 +181,35 @@ export class RecordEncoder {
     this.#records += 1;
     this.#frameRecords += 1;
     if (this.#autoFrame > 0 && this.#off - this.#frameStart >= this.#autoFrame) this.endFrame();
+  }
+
+  /** del() of an IPv4 key given by its number, as putV4. */
+  delV4(store: number, k4: number): void {
+    this.#open();
+    this.#ensure(3 + 18);
+    this.#buf[this.#off] = REC_DEL;
+    this.#buf[this.#off + 1] = store;
+    this.#off = this.#v4Key(k4, this.#off + 2);
+    this.#records += 1;
+    this.#frameRecords += 1;
+  }
+
+  /** Writes the key length byte at `at`, then "a.b.c.d/len"; returns the offset after it. */
+  #v4Key(k4: number, at: number): number {
+    const b = this.#buf;
+    const len = k4 % 64;
+    const a = (k4 - len) / 64;
+    let o = writeDec(b, at + 1, (a >>> 24) & 255);
+    b[o] = 0x2e;
+    o = writeDec(b, o + 1, (a >>> 16) & 255);
+    b[o] = 0x2e;
+    o = writeDec(b, o + 1, (a >>> 8) & 255);
+    b[o] = 0x2e;
+    o = writeDec(b, o + 1, a & 255);
+    b[o] = 0x2f;
+    o = writeDec(b, o + 1, len);
+    b[at] = o - at - 1;
+    return o;
   }
 
   del(store: number, key: string): void {
@@ -208,6 +282,13 @@ export class RecordEncoder {
   /** Closes the open frame and returns everything written (a view, valid until the next write). */
   finish(): Buffer {
     this.endFrame();
+    if (this.#chunks.length > 0) {
+      this.#chunks.push(this.#buf.subarray(0, this.#off));
+      this.#buf = Buffer.concat(this.#chunks, this.#sealed + this.#off);
+      this.#off = this.#buf.length;
+      this.#chunks = [];
+      this.#sealed = 0;
+    }
     return this.#buf.subarray(0, this.#off);
   }
 }

@@ -6,10 +6,23 @@
  * empty slot.
  */
 export class NumberIndex {
-  #keys = new Float64Array(1024).fill(-1);
-  #vals = new Int32Array(1024);
-  #mask = 1023;
+  #keys: Float64Array;
+  #vals: Int32Array;
+  #mask: number;
   #size = 0;
+
+  /**
+   * `expected`: entries about to be set, so a million-key index is allocated
+   * once rather than grown by doubling (each step leaving the previous
+   * arrays as garbage).
+   */
+  constructor(expected = 0) {
+    let n = 1024;
+    while (expected * 2 > n) n *= 2;
+    this.#keys = new Float64Array(n).fill(-1);
+    this.#vals = new Int32Array(n);
+    this.#mask = n - 1;
+  }
 
   get size(): number {
     return this.#size;

@@ -242,10 +242,15 @@ type Own = number | number[];
  * `#multi`. Other keys: a Map.
  */
 class OwnTable {
-  readonly #v4 = new NumberIndex();
+  readonly #v4: NumberIndex;
   readonly #multi: (number[] | undefined)[] = [];
   readonly #freeMulti: number[] = [];
   readonly #other = new Map<string, Own>();
+
+  /** `expected`: IPv4 keys about to be added (NumberIndex). */
+  constructor(expected = 0) {
+    this.#v4 = new NumberIndex(expected);
+  }
 
   get size(): number {
     return this.#v4.size + this.#other.size;
@@ -652,7 +657,9 @@ export class SetFiles {
     let changes = 0;
     try {
       if (full) {
-        st.entries = new OwnTable();
+        let lines = 0;
+        for (const f of next.values()) lines += f.keys.nums.length;
+        st.entries = new OwnTable(lines);
         st.byId = new Map();
         for (const f of next.values()) st.byId.set(f.id, f);
         const m = st.entries;

@@ -272,7 +272,9 @@ export class EntryTable {
     if (slot === undefined) return undefined;
     this.mapCounts[this.mapSlot[slot]! & 7]! -= 1;
     this.mapSlot[slot] = 0xff;
-    this.#keys6[slot] = undefined;
+    // Only IPv6 slots have a key there: writing to the slots of a million
+    // IPv4 deletions would make the sparse array a 30 MB dictionary.
+    if ((store & 1) === 1) this.#keys6[slot] = undefined;
     this.#free.push(slot);
     this.#used -= 1;
     return slot;

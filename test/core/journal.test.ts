@@ -3,6 +3,7 @@ import { appendFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmS
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { v4KeyNum } from '../../src/core/addr.js';
 import { Journal, RecordEncoder, parseFrames, type ReplaySink } from '../../src/core/journal.js';
 import { silentLogger } from '../../src/log.js';
 
@@ -221,5 +222,57 @@ describe('Journal', () => {
     assert.ok(ms < 2000, `replay of 200k records took ${ms} ms`);
     await j2.close();
     assert.ok(readFileSync(join(dir, readdirSync(dir).find((n) => n.startsWith('wal-'))!)).length > 200_000 * 20);
+  });
+});
+
+describe('RecordEncoder, auto-framed (snapshots)', () => {
+  it('keeps every record and frame when its buffer fills many times over', () => {
+    const e = new RecordEncoder(64, Buffer.from('0123456789abcdef'), 300);
+    const want = new Map<string, Rec>();
+    for (let i = 0; i < 20_000; i += 1) {
+      const key = `10.${(i >>> 8) & 255}.${i & 255}.0/24`;
+      const rec = { tag: i % 7 === 0 ? '' : `set-${i % 13}.couic`, creation: 1_700_000_000 + i, expiration: i % 3 === 0 ? 0 : 2_000_000_000 + i };
+      e.put(i % 4, key, rec.tag, rec.creation, rec.expiration);
+      want.set(`${i % 4}|${key}`, rec);
+    }
+    e.end(20_000);
+    const len = e.byteLength;
+    const buf = e.finish();
+    assert.equal(buf.length, len);
+    assert.equal(buf.subarray(0, 16).toString(), '0123456789abcdef');
+    const sink = new MapSink();
+    const r = parseFrames(buf, 16, sink);
+    assert.equal(r.torn, false);
+    assert.equal(r.goodEnd, buf.length);
+    assert.equal(r.ended, true);
+    assert.equal(sink.puts, 20_000);
+    assert.deepEqual(sink.m, want);
+  });
+});
+
+describe('RecordEncoder.putV4 / delV4', () => {
+  it('write the same bytes as put / del of the key text', () => {
+    const keys = ['0.0.0.0/0', '255.255.255.255/32', '10.0.100.9/32', '100.10.1.0/24', '1.2.3.4/31', '192.168.0.0/16', '9.99.199.0/9'];
+    let s = 3;
+    for (let i = 0; i < 2_000; i += 1) {
+      s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+      keys.push(`${s >>> 24}.${(s >>> 16) & 255}.${(s >>> 8) & 255}.${s & 255}/32`);
+    }
+    // a small auto-frame size also checks that frames are cut at the same records
+    const a = new RecordEncoder(16, undefined, 256);
+    const b = new RecordEncoder(16, undefined, 256);
+    keys.forEach((k, i) => {
+      const n = v4KeyNum(k);
+      assert.ok(n >= 0, k);
+      if (i % 3 === 0) {
+        a.del(i % 4, k);
+        b.delV4(i % 4, n);
+      } else {
+        a.put(i % 4, k, i % 2 === 0 ? '' : 'lan.couic', 1_700_000_000 + i, i % 5 === 0 ? 0 : 1_800_000_000);
+        b.putV4(i % 4, n, i % 2 === 0 ? '' : 'lan.couic', 1_700_000_000 + i, i % 5 === 0 ? 0 : 1_800_000_000);
+      }
+    });
+    assert.equal(b.records, a.records);
+    assert.deepEqual(b.finish(), a.finish());
   });
 });

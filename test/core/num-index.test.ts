@@ -31,4 +31,18 @@ describe('NumberIndex', () => {
     assert.equal(idx.get(7 * 64 + 40), undefined);
     assert.equal(idx.has(7 * 64 + 40), false);
   });
+
+  it('sized for an expected count, keeps every key set before and past that count', () => {
+    for (const expected of [0, 1, 511, 512, 3_000]) {
+      const idx = new NumberIndex(expected);
+      const n = 2 * expected + 700;
+      for (let i = 0; i < n; i += 1) assert.equal(idx.set(i * 64 + 32, i), undefined);
+      assert.equal(idx.size, n);
+      for (let i = 0; i < n; i += 1) assert.equal(idx.get(i * 64 + 32), i, `key ${i} of ${expected}`);
+      assert.equal(idx.get(n * 64 + 32), undefined);
+      for (let i = 0; i < n; i += 2) assert.equal(idx.delete(i * 64 + 32), i);
+      assert.equal(idx.size, n >> 1);
+      for (let i = 1; i < n; i += 2) assert.equal(idx.get(i * 64 + 32), i);
+    }
+  });
 });
