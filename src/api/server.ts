@@ -143,7 +143,8 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
           rawQuery,
           client,
           actor,
-          logger: logger.child({ client: client.name, group: client.group }),
+          // handlers name the acting client in their lines (no child logger per request)
+          logger,
           bodyLimit,
         };
         reply = await m.route.handler(ctx);

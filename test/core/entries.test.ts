@@ -7,7 +7,9 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
+import { pino } from 'pino';
 import { openCore, type Core, type CoreOptions } from '../../src/core/core.js';
 import type { EntryStore } from '../../src/core/entries.js';
 import type { Actor, Cidr, CreateRequest, Policy } from '../../src/core/types.js';
@@ -97,6 +99,34 @@ function faulty(h: Helper, rewrite: (ops: readonly MapOp[], st: OpStatus[]) => P
       const v = Reflect.get(target, prop, target);
       return typeof v === 'function' ? v.bind(target) : v;
     },
+  });
+}
+
+/** Closes `o`, opens its journal dir again and runs `check` on it. */
+async function afterRestart(o: Opened, check: (re: Opened) => void | Promise<void>): Promise<void> {
+  await o.core.close();
+  const re = await open({ dir: o.dir });
+  try {
+    await check(re);
+  } finally {
+    await re.core.close();
+  }
+}
+
+/**
+ * The first upsert of an IPv4 address ending in `lastOctet` is refused:
+ * undone for real in the kernel and reported 'error' (what a kernel refusal looks like).
+ */
+function refuseOnce(lastOctet: number): Wrap {
+  let armed = true;
+  return (h) => faulty(h, async (ops, st) => {
+    const i = ops.findIndex((op) => op.kind === 'upsert' && op.addr[3] === lastOctet);
+    if (!armed || i < 0) return st;
+    armed = false;
+    await h.applyBatch([{ ...ops[i]!, kind: 'delete' }]);
+    const out = [...st];
+    out[i] = 'error';
+    return out;
   });
 }
 
@@ -206,6 +236,38 @@ describe('EntryStore with the real helper', { skip }, () => {
   });
 });
 
+describe('EntryStore logging', { skip }, () => {
+  it('every mutation is logged once, at info, with the acting client', async () => {
+    const lines: Record<string, unknown>[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, cb): void {
+        for (const l of chunk.toString().split('\n')) if (l !== '') lines.push(JSON.parse(l) as Record<string, unknown>);
+        cb();
+      },
+    });
+    const o = await open({ logger: pino({ level: 'info' }, sink) });
+    try {
+      lines.length = 0;
+      const who: Actor = { name: 'alice', group: 'clientrw' };
+      await o.entries.create('drop', req('203.0.113.0/24', 'web'), who);
+      await o.entries.remove('drop', cidr('203.0.113.0/24'), who);
+      await o.entries.ban('fail2ban-sshd', [{ cidr: cidr('198.51.100.9/32'), expiration: 0 }], who);
+      await o.entries.unban('fail2ban-sshd', cidr('198.51.100.9/32'), who);
+      const got = lines.map((l) => [l['msg'], l['client'], l['group'], l['level']]);
+      assert.deepEqual(got, [
+        ['entry created', 'alice', 'clientrw', 30],
+        ['entry removed', 'alice', 'clientrw', 30],
+        ['bans applied', 'alice', 'clientrw', 30],
+        ['ban released', 'alice', 'clientrw', 30],
+      ]);
+      assert.equal(lines[0]?.['cidr'], '203.0.113.0/24');
+      assert.equal(lines[2]?.['owner'], 'fail2ban-sshd');
+    } finally {
+      await o.core.close();
+    }
+  });
+});
+
 describe('EntryStore limits and faults', { skip }, () => {
   it('map full: 409 with the capacity in the message, checked per kernel map', async () => {
     const o = await open({ caps: { dropExact: 8, dropCidr: 4 } });
@@ -262,19 +324,7 @@ describe('EntryStore limits and faults', { skip }, () => {
   });
 
   it('kernel refusal mid-batch: that request fails, later ones are re-planned, kernel = state', async () => {
-    let armed = true;
-    const o = await open({
-      wrap: (h) => faulty(h, async (ops, st) => {
-        const i = ops.findIndex((op) => op.kind === 'upsert' && op.addr[3] === 66);
-        if (!armed || i < 0) return st;
-        armed = false;
-        // Pretend the kernel refused op i: undo it for real, report 'error'.
-        await h.applyBatch([{ ...ops[i]!, kind: 'delete' }]);
-        const out = [...st];
-        out[i] = 'error';
-        return out;
-      }),
-    });
+    const o = await open({ wrap: refuseOnce(66) });
     try {
       const ps = [
         o.entries.create('drop', req('10.6.0.1/32', 'a'), actor),
@@ -293,14 +343,34 @@ describe('EntryStore limits and faults', { skip }, () => {
       assert.equal(o.entries.tags.idOf('b'), undefined, 'tentative tag released');
       // The write-ahead frame held the refused add: the journal took it back.
       const before = stateView(o.entries);
-      await o.core.close();
-      const re = await open({ dir: o.dir });
-      try {
+      await afterRestart(o, (re) => {
         assert.deepEqual(stateView(re.entries), before, 'the replayed journal = the state before the restart');
         assert.equal(re.entries.get('drop', cidr('10.6.0.66/32')), undefined);
-      } finally {
-        await re.core.close();
-      }
+      });
+    } finally {
+      await o.core.close();
+    }
+  });
+
+  it('kernel refusal of a ban: its claim is not kept, neither in memory nor in the replayed journal', async () => {
+    const o = await open({ wrap: refuseOnce(66) });
+    const bans = (e: EntryStore): string[] => ['fail2ban-a', 'fail2ban-b'].flatMap((owner) => e.bansOf(owner).map((b) => `${owner} ${b.cidr}`)).sort();
+    try {
+      const ps = [
+        o.entries.ban('fail2ban-a', [{ cidr: cidr('10.12.0.1/32'), expiration: 0 }], actor),
+        o.entries.ban('fail2ban-b', [{ cidr: cidr('10.12.0.66/32'), expiration: 0 }], actor), // refused
+        o.entries.ban('fail2ban-a', [{ cidr: cidr('10.12.0.3/32'), expiration: 0 }], actor), // re-planned
+        o.entries.ban('fail2ban-b', [{ cidr: cidr('10.12.0.1/32'), expiration: 0 }], actor), // second owner of .1
+      ];
+      const rs = await Promise.allSettled(ps);
+      assert.deepEqual(rs.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled', 'fulfilled']);
+      const held = ['fail2ban-a 10.12.0.1/32', 'fail2ban-a 10.12.0.3/32', 'fail2ban-b 10.12.0.1/32'];
+      assert.deepEqual(bans(o.entries), held);
+      assert.deepEqual(await kernelView(o.helper()), stateView(o.entries));
+      await afterRestart(o, (re) => {
+        assert.deepEqual(bans(re.entries), held, 'the replayed claims = the claims before the restart');
+        assert.equal(re.entries.get('drop', cidr('10.12.0.66/32')), undefined);
+      });
     } finally {
       await o.core.close();
     }

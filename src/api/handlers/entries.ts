@@ -162,11 +162,8 @@ export function entryHandlers(entries: EntryService): EntryHandlers {
       const badExp = expirationError(body.expiration, nowSeconds());
       if (badExp !== undefined) errors['expiration'] = invalid(badExp);
       if (cidr === undefined || Object.keys(errors).length > 0) throw new AppError('invalid', 'Validation failed', errors);
+      // The core logs the mutation with the acting client.
       const entry = await entries.create(policy, { cidr, tag, expiration: body.expiration }, ctx.actor);
-      ctx.logger.info(
-        { client: ctx.actor.name, group: ctx.actor.group, policy, cidr: entry.cidr.text, tag, expiration: entry.expiration },
-        'entry created',
-      );
       return json(201, entryJson(entry, tag === '' ? null : tag));
     },
 
@@ -185,7 +182,6 @@ export function entryHandlers(entries: EntryService): EntryHandlers {
         throw new AppError('invalid', SET_ENTRY_DELETE_MESSAGE, {}, { plainBody: SET_ENTRY_DELETE_MESSAGE });
       }
       await entries.remove(policy, cidr, ctx.actor);
-      ctx.logger.info({ client: ctx.actor.name, group: ctx.actor.group, policy, cidr: cidr.text }, 'entry deleted');
       return empty(204);
     },
 
