@@ -974,10 +974,10 @@ export class EntryStore implements EntryService {
 
   /**
    * `enc`: the journal records of the ops are encoded into it while the
-   * helper applies them (written only once every status is known, see
-   * #applyLocked).
+   * helper applies them; `encoded` is called once all of them are in it
+   * (the journal write then overlaps the helper's work, see #applyLocked).
    */
-  async #sendPlan(h: Helper, ops: OpList, enc: Encoder): Promise<OpStatus[]> {
+  async #sendPlan(h: Helper, ops: OpList, enc: Encoder, encoded: () => void): Promise<OpStatus[]> {
     const c = ops.cols;
     const conv = (from: number, to: number): MapOp[] => {
       const out: MapOp[] = new Array<MapOp>(to - from);
@@ -994,6 +994,7 @@ export class EntryStore implements EntryService {
       const p = this.#send(h, conv(0, ops.length));
       p.catch(() => {}); // awaited below
       this.#journalOps(enc, ops, 0, ops.length);
+      encoded();
       return await p;
     }
     this.#helperCalls += 1;
@@ -1013,6 +1014,7 @@ export class EntryStore implements EntryService {
       this.#journalOps(enc, ops, from, to);
       if (inFlight.length >= 2) await collect();
     }
+    encoded();
     while (inFlight.length > 0) await collect();
     return statuses;
   }
@@ -1059,22 +1061,59 @@ export class EntryStore implements EntryService {
 
   async #applyLocked(h: Helper, batch: Req[], plan: Plan, resets: number[], now: number): Promise<Req[] | 'retry'> {
     if (this.#sup.helper !== h) return 'retry';
-    let statuses: OpStatus[];
-    // The journal frame for the case where the kernel takes every op, encoded meanwhile.
-    const pre = new Encoder(64 + plan.ops.journalBytes + plan.claimChanges.length * 48);
+    const ops = plan.ops;
+    // The journal frame of the batch as if the kernel takes every op, encoded
+    // and written while the helper applies the ops: the fdatasync and the
+    // helper round trip overlap. A refusal or a lost helper is undone in the
+    // journal by a second frame (#journalUndo) before anything is answered.
+    const pre = new Encoder(64 + ops.journalBytes + plan.claimChanges.length * 48);
+    let written: Promise<unknown> | undefined;
+    let journalError: unknown;
+    const writeJournal = (): void => {
+      for (const [key, st] of this.#committedClaims(plan, ops.length, batch.length)) {
+        pre.claims(claimStore(key), key, st?.managed ?? false, st?.claims ?? []);
+      }
+      if (pre.records === 0) return;
+      // Alone in the queue (a fail2ban ban, one couicctl add): written on the
+      // main thread, which has nothing else to do meanwhile; under load in
+      // the thread pool, so requests keep being read during the fdatasync.
+      const sync = batch.length === 1 && this.batcher.waiting === 0;
+      written = this.#journal.append(pre.finish(), pre.records, { sync }).catch((err: unknown) => {
+        journalError = err ?? new Error('journal write failed');
+      });
+    };
+    let statuses: OpStatus[] | undefined;
+    let helperError: unknown;
     try {
       const maxTags = h.hello.maxTags;
       const toReset = resets.filter((id) => id > 0 && id < maxTags);
       if (toReset.length > 0) await h.resetTags(toReset);
-      statuses = await this.#sendPlan(h, plan.ops, pre);
+      statuses = await this.#sendPlan(h, ops, pre, writeJournal);
     } catch (err) {
+      helperError = err ?? new Error('helper request failed');
+    }
+    await written;
+    const journaled = written !== undefined && journalError === undefined;
+
+    if (statuses === undefined) {
       // Gone or wedged: either way it is not ready any more (no hot retry loop).
-      this.#sup.fail(h, err);
-      this.#log.warn({ err: (err as Error).message, ops: plan.ops.length }, 'helper failed during a batch, waiting for its restart');
+      this.#sup.fail(h, helperError);
+      this.#log.warn({ err: (helperError as Error).message, ops: ops.length }, 'helper failed during a batch, waiting for its restart');
+      // The batch is planned again once the helper is back; the journal must
+      // not keep it meanwhile (its requests may end up refused).
+      if (journaled) await this.#journalUndo(plan, 0, 0);
       return 'retry';
     }
 
-    const ops = plan.ops;
+    if (journalError !== undefined) {
+      this.#log.error({ err: journalError }, 'journal write failed, undoing the batch in the kernel');
+      await this.#restoreKernel(h, ops, 0);
+      this.#releaseFrom(plan, 0);
+      const e = new AppError('internal', 'couic could not write its journal', {}, { cause: journalError });
+      for (const req of batch) req.reject(e);
+      return [];
+    }
+
     let k = -1;
     for (let i = 0; i < ops.length; i += 1) {
       const s = statuses[i];
@@ -1103,31 +1142,7 @@ export class EntryStore implements EntryService {
       plan.reqs[owner]!.error = err;
       again = batch.slice(owner + 1);
       this.#log.error({ cidr: op.key, status, requeued: again.length }, 'kernel refused a map update');
-    }
-
-    // Until the journal append succeeds, any failure undoes the batch in the
-    // kernel (ops [committedOps..] were already undone and released above).
-    let claimStates: Map<string, ClaimState | undefined>;
-    try {
-      // Claim changes that go with the committed ops (the last state per key).
-      claimStates = this.#committedClaims(plan, committedOps, committedReqs);
-      // Journal the committed ops: one frame, one write, one fdatasync.
-      if (committedOps > 0 || claimStates.size > 0) {
-        let enc = pre;
-        if (committedOps < ops.length) {
-          enc = new Encoder(64 + committedOps * 48 + claimStates.size * 48);
-          this.#journalOps(enc, ops, 0, committedOps);
-        }
-        for (const [key, st] of claimStates) enc.claims(claimStore(key), key, st?.managed ?? false, st?.claims ?? []);
-        await this.#journal.append(enc.finish(), enc.records);
-      }
-    } catch (err) {
-      this.#log.error({ err }, 'journal write failed, undoing the batch in the kernel');
-      await this.#restoreKernel(h, ops, 0);
-      this.#releaseFrom(plan, 0, committedOps);
-      const e = new AppError('internal', 'couic could not write its journal', {}, { cause: err });
-      for (const req of batch) req.reject(e);
-      return [];
+      if (journaled) await this.#journalUndo(plan, committedOps, committedReqs);
     }
 
     // The journal holds the batch: it is authoritative. A failure from here
@@ -1135,8 +1150,10 @@ export class EntryStore implements EntryService {
     // so the process exits and a restart replays a consistent state.
     try {
       this.#commit(ops, committedOps, batch);
-      if (claimStates.size > 0) {
-        for (const [key, st] of claimStates) this.#claims.set(key, st);
+      // Claim changes that go with the committed ops (the last state per key).
+      const claims = this.#committedClaims(plan, committedOps, committedReqs);
+      if (claims.size > 0) {
+        for (const [key, st] of claims) this.#claims.set(key, st);
         this.#rearmClaims();
       }
       this.#finish(batch, plan, committedReqs, now);
@@ -1154,38 +1171,79 @@ export class EntryStore implements EntryService {
   }
 
   /**
+   * Each key touched by ops[from..], once, with what the state holds for it
+   * once ops [0, from) are committed (entry undefined: absent).
+   */
+  #keysAfter(ops: OpList, from: number): { readonly store: number; readonly key: string; readonly entry: Cur | undefined }[] {
+    const c = ops.cols;
+    const t = this.#table;
+    const prefix = new Map<string, number>();
+    for (let i = 0; i < from; i += 1) prefix.set(`${c.store[i]!}|${ops.keyAt(i)}`, i);
+    const seen = new Set<string>();
+    const out: { store: number; key: string; entry: Cur | undefined }[] = [];
+    for (let i = from; i < ops.length; i += 1) {
+      const store = c.store[i]!;
+      const key = ops.keyAt(i);
+      const id = `${store}|${key}`;
+      if (seen.has(id)) continue;
+      seen.add(id);
+      const p = prefix.get(id);
+      let entry: Cur | undefined;
+      if (p !== undefined) {
+        if (c.kind[p] !== OP_DEL) entry = { tagId: c.tagId[p]!, tag: ops.tagAt(p), creation: c.creation[p]!, expiration: c.expiration[p]! };
+      } else {
+        const slot = t.slotOf(store, key);
+        if (slot !== undefined) {
+          const tagId = t.tagId[slot]!;
+          entry = { tagId, tag: this.#tags.tagOf(tagId) ?? '', creation: t.creation[slot]!, expiration: t.expiration[slot]! };
+        }
+      }
+      out.push({ store, key, entry });
+    }
+    return out;
+  }
+
+  /**
    * Puts every key touched by ops[from..] back to what the state will hold
    * once ops[0, from) are committed (those ops are kept). Any doubt (the
    * helper fails or refuses) ends in a full resync by the supervisor.
    */
   async #restoreKernel(h: Helper, ops: OpList, from: number): Promise<void> {
-    const prefix = new Map<string, POp>();
-    for (let i = 0; i < from; i += 1) {
-      const op = ops.at(i);
-      prefix.set(`${op.store}|${op.key}`, op);
-    }
-    const seen = new Set<string>();
-    const fix: MapOp[] = [];
-    for (let i = from; i < ops.length; i += 1) {
-      const op = ops.at(i);
-      const id = `${op.store}|${op.key}`;
-      if (seen.has(id)) continue;
-      seen.add(id);
-      const p = prefix.get(id);
-      let tagId: number | undefined;
-      if (p !== undefined) {
-        tagId = p.kind === OP_DEL ? undefined : p.tagId;
-      } else {
-        const slot = this.#table.slotOf(op.store, op.key);
-        tagId = slot === undefined ? undefined : this.#table.tagId[slot]!;
-      }
-      fix.push(tagId === undefined ? this.#kernelOp(OP_DEL, op.store, op.key, 0) : this.#kernelOp(OP_ADD, op.store, op.key, tagId));
-    }
+    const fix = this.#keysAfter(ops, from).map(({ store, key, entry }) =>
+      entry === undefined ? this.#kernelOp(OP_DEL, store, key, 0) : this.#kernelOp(OP_ADD, store, key, entry.tagId));
     try {
       const st = await this.#send(h, fix);
       if (st.some((x) => x !== 'ok' && x !== 'absent')) throw new Error(`restore statuses: ${st.join(',')}`);
     } catch (err) {
       this.#sup.fail(h, err);
+    }
+  }
+
+  /**
+   * Appends the frame that takes the journal from "the whole batch applied"
+   * (written while the helper applied it) back to what is committed: ops
+   * [0, from) and the claim changes of requests [0, committedReqs). If it
+   * cannot be written, the journal is ahead of memory and the kernel: the
+   * process exits and a restart replays it (nothing it holds beyond them
+   * was acknowledged).
+   */
+  async #journalUndo(plan: Plan, from: number, committedReqs: number): Promise<void> {
+    const keys = this.#keysAfter(plan.ops, from);
+    const enc = new Encoder(64 + keys.length * 64 + plan.claimChanges.length * 48);
+    for (const { store, key, entry } of keys) {
+      if (entry === undefined) enc.del(store, key);
+      else enc.put(store, key, entry.tag, entry.creation, entry.expiration);
+    }
+    const kept = this.#committedClaims(plan, from, committedReqs);
+    for (const key of new Set(plan.claimChanges.map((c) => c.key))) {
+      const st = kept.has(key) ? kept.get(key) : this.#claims.get(key);
+      enc.claims(claimStore(key), key, st?.managed ?? false, st?.claims ?? []);
+    }
+    if (enc.records === 0) return;
+    try {
+      await this.#journal.append(enc.finish(), enc.records);
+    } catch (err) {
+      this.#fatal(err);
     }
   }
 
@@ -1207,26 +1265,29 @@ export class EntryStore implements EntryService {
     for (let i = 0; i < n; i += 1) {
       const req = batch[c.req[i]!];
       if (req !== undefined && req.kind !== 'sets') {
-        const op = ops.at(i);
+        // No POp object per op here: a peer batch commits 16,384 of them.
+        const kind = c.kind[i]!;
+        const tag = ops.tagAt(i);
         // set entries changed behind the set loader's back (e.g. peer remove)
-        if (op.tag.endsWith(SET_TAG_SUFFIX) || (op.kind === OP_UPD && (this.#tags.tagOf(op.prevTagId) ?? '').endsWith(SET_TAG_SUFFIX))) {
+        if (tag.endsWith(SET_TAG_SUFFIX) || (kind === OP_UPD && (this.#tags.tagOf(c.prevTagId[i]!) ?? '').endsWith(SET_TAG_SUFFIX))) {
           this.#setMutations += 1;
         }
         if (events !== undefined) {
-          const policy = storePolicy(op.store);
-          if (op.kind === OP_DEL) {
-            const slot = this.#slotOf(op.store, op.key, op.k4);
+          const policy = storePolicy(c.store[i]!);
+          const cidr = ops.keyAt(i);
+          if (kind === OP_DEL) {
+            const slot = this.#slotOf(c.store[i]!, cidr, c.k4[i]!);
             // claims-sync deletes entries whose last claim expired: an expiry too
             const expired = req.kind === 'expire' || req.kind === 'claims-sync';
             const ev: EntryEvent = {
-              type: expired ? 'expired' : 'removed', policy, cidr: op.key, tag: op.tag,
+              type: expired ? 'expired' : 'removed', policy, cidr, tag,
               expiration: slot === undefined ? 0 : t.expiration[slot]!, creation: slot === undefined ? 0 : t.creation[slot]!,
             };
             events.push(expired ? ev : { ...ev, actor: req.actor.name });
           } else {
             events.push({
-              type: op.kind === OP_ADD ? 'added' : 'updated', policy, cidr: op.key, tag: op.tag,
-              expiration: op.expiration, creation: op.creation, actor: req.actor.name,
+              type: kind === OP_ADD ? 'added' : 'updated', policy, cidr, tag,
+              expiration: c.expiration[i]!, creation: c.creation[i]!, actor: req.actor.name,
             });
           }
         }

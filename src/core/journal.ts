@@ -570,7 +570,7 @@ export class Journal {
    * (fdatasync unless fsync=false). On failure the file is cut back so a
    * partial frame never sits before later ones.
    */
-  async append(frames: Buffer, records: number): Promise<void> {
+  async append(frames: Buffer, records: number, opts: { readonly sync?: boolean } = {}): Promise<void> {
     const fh = this.#fh;
     if (fh === undefined || this.#closed) throw new Error('journal is closed');
     if (frames.length === 0) return;
@@ -578,11 +578,12 @@ export class Journal {
     try {
       let done = 0;
       while (done < frames.length) {
-        // A small frame (the single ban of a fail2ban action, an interactive
-        // couicctl) is written on the main thread: the O_DSYNC write blocks
-        // the loop ~0.2 ms but skips two thread-pool handoffs, which cost
-        // more than that on a busy 2-core host. Big frames go to the pool.
-        const bytesWritten = frames.length - done <= SYNC_WRITE_MAX
+        // `sync` (a lone small batch: one fail2ban ban, one couicctl add):
+        // written on the main thread, whose O_DSYNC write blocks the loop
+        // for the fdatasync but skips two thread-pool handoffs, which cost
+        // more than that on a busy 2-core host. Anything else goes to the
+        // pool, so the loop keeps reading requests meanwhile.
+        const bytesWritten = opts.sync === true && frames.length - done <= SYNC_WRITE_MAX
           ? writeSync(fh.fd, frames, done, frames.length - done, at + done)
           : (await fh.write(frames, done, frames.length - done, at + done)).bytesWritten;
         if (bytesWritten <= 0) throw new Error('journal write made no progress');
