@@ -36,13 +36,29 @@ export interface RootLogger {
   flush(): void;
 }
 
+let lastMs = -1;
+let lastTime = '';
+
+/**
+ * pino's isoTime, formatted once per millisecond: under a ban flood many
+ * lines share one, and toISOString() showed in the daemon's profiles.
+ */
+export function isoTimeCached(): string {
+  const now = Date.now();
+  if (now !== lastMs) {
+    lastMs = now;
+    lastTime = `,"time":"${new Date(now).toISOString()}"`;
+  }
+  return lastTime;
+}
+
 export function createRootLogger(opts: RootLoggerOptions): RootLogger {
   const dest = pino.destination({ fd: opts.fd ?? 1, sync: opts.async === false });
   const logger = pino(
     {
       level: opts.level,
       base: { name: 'couic', pid: process.pid },
-      timestamp: pino.stdTimeFunctions.isoTime,
+      timestamp: isoTimeCached,
     },
     dest,
   );

@@ -97,18 +97,25 @@ export class Router {
     if (!path.startsWith('/')) return { kind: 'not_found' };
     let node = this.root;
     const params: Record<string, string> = {};
-    for (const seg of path.split('/').slice(1)) {
+    // Segments cut in place (no split array per request); decoded only when escaped.
+    for (let from = 1; from <= path.length; ) {
+      let to = path.indexOf('/', from);
+      if (to < 0) to = path.length;
+      const seg = path.slice(from, to);
+      from = to + 1;
       const next = node.statics.get(seg);
       if (next !== undefined) {
         node = next;
         continue;
       }
       if (node.param === undefined || seg === '') return { kind: 'not_found' };
-      let value: string;
-      try {
-        value = decodeURIComponent(seg);
-      } catch {
-        return { kind: 'bad_path' };
+      let value = seg;
+      if (seg.includes('%')) {
+        try {
+          value = decodeURIComponent(seg);
+        } catch {
+          return { kind: 'bad_path' };
+        }
       }
       params[node.param.name] = value;
       node = node.param.node;

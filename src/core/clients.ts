@@ -36,6 +36,8 @@ export function nameError(label: string, name: string): string | undefined {
 }
 
 const HEX32 = /^[0-9a-fA-F]{32}$/;
+/** Bound of ClientRegistry's header cache. */
+const HEADER_CACHE_MAX = 256;
 const HYPHENATED = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
 
 /**
@@ -94,6 +96,8 @@ export class ClientRegistry {
   private readonly logger: Logger;
   private readonly byName = new Map<string, Client>();
   private readonly byToken = new Map<string, Client>();
+  /** `Authorization` header values already authenticated (parsing a UUID per request shows in profiles). */
+  private readonly byHeader = new Map<string, Client>();
   /** Serializes create/delete so concurrent requests see each other. */
   private chain: Promise<unknown> = Promise.resolve();
 
@@ -164,11 +168,13 @@ export class ClientRegistry {
   private add(c: Client): void {
     this.byName.set(c.name, c);
     this.byToken.set(c.token, c);
+    this.byHeader.clear();
   }
 
   private forget(c: Client): void {
     this.byName.delete(c.name);
     this.byToken.delete(c.token);
+    this.byHeader.clear();
   }
 
   filePath(name: string): string {
@@ -196,9 +202,18 @@ export class ClientRegistry {
    * and a parsable UUID; compares by UUID value.
    */
   authenticate(header: string | undefined): Client | undefined {
-    if (header === undefined || !header.startsWith('Bearer ')) return undefined;
+    if (header === undefined) return undefined;
+    const known = this.byHeader.get(header);
+    if (known !== undefined) return known;
+    if (!header.startsWith('Bearer ')) return undefined;
     const token = parseUuid(header.slice('Bearer '.length));
-    return token === undefined ? undefined : this.byToken.get(token);
+    const c = token === undefined ? undefined : this.byToken.get(token);
+    if (c !== undefined) {
+      // A token has many spellings (case, braces, urn:): the cache stays bounded.
+      if (this.byHeader.size >= HEADER_CACHE_MAX) this.byHeader.clear();
+      this.byHeader.set(header, c);
+    }
+    return c;
   }
 
   list(): Client[] {

@@ -111,9 +111,13 @@ describe('create / delete', () => {
     await assert.rejects(reg.create('f2b', 'admin'), (e: AppError) => e.code === 'invalid' && e.message === 'Client name already exists: f2b');
     await assert.rejects(reg.delete('couicctl'), (e: AppError) => e.code === 'invalid' && e.message === 'Cannot delete default client');
     await assert.rejects(reg.delete('zzz'), (e: AppError) => e.code === 'not_found' && e.message === 'Client not found: zzz');
+    // authenticated (and remembered) under two spellings before the delete
+    assert.equal(reg.authenticate(`Bearer ${c.token}`)?.name, 'f2b');
+    assert.equal(reg.authenticate(`Bearer ${c.token.toUpperCase()}`)?.name, 'f2b');
     await reg.delete('f2b');
     assert.equal(reg.get('f2b'), undefined);
     assert.equal(reg.authenticate(`Bearer ${c.token}`), undefined);
+    assert.equal(reg.authenticate(`Bearer ${c.token.toUpperCase()}`), undefined);
     // survives a reload from disk
     await reg.create('keep', 'peering');
     const again = await load();
