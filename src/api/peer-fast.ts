@@ -413,7 +413,7 @@ function digitCount(n: number): number {
  * ASCII and need no escaping, so the bytes are written straight into one
  * buffer: no string per job.
  */
-export function peerEcho(jobs: readonly FastPeerJob[]): string {
+export function peerEcho(jobs: readonly FastPeerJob[]): Buffer {
   let size = 1 + Math.max(1, jobs.length); // brackets and commas
   for (let i = 0; i < jobs.length; i += 1) {
     const j = jobs[i]!;
@@ -446,5 +446,5 @@ export function peerEcho(jobs: readonly FastPeerJob[]): string {
     off = putBytes(out, end, ECHO_END);
   }
   out[off] = RBRACKET;
-  return out.toString('latin1', 0, off + 1);
+  return out.subarray(0, off + 1);
 }

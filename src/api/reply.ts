@@ -12,6 +12,8 @@ export interface Reply {
   readonly json?: unknown;
   /** Sent as-is (with `contentType`) when defined and `json` is not. */
   readonly text?: string;
+  /** Sent as-is (with `contentType`) when neither `json` nor `text` is: a body already encoded (the peer echo, ~1 MiB). */
+  readonly bytes?: Buffer;
   readonly contentType?: string;
   readonly headers?: Readonly<Record<string, string>>;
 }
@@ -41,8 +43,10 @@ export function send(res: ServerResponse, reply: Reply): void {
   } else if (reply.text !== undefined) {
     body = reply.text;
     headers['content-type'] = reply.contentType ?? TEXT_TYPE;
+  } else if (reply.bytes !== undefined) {
+    headers['content-type'] = reply.contentType ?? TEXT_TYPE;
   }
-  const buf = body === undefined ? undefined : Buffer.from(body, 'utf8');
+  const buf = body === undefined ? reply.bytes : Buffer.from(body, 'utf8');
   if (reply.status !== 204 && reply.status !== 304) headers['content-length'] = buf === undefined ? 0 : buf.length;
   res.writeHead(reply.status, headers);
   res.end(buf);

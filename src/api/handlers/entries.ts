@@ -196,7 +196,7 @@ export function entryHandlers(entries: EntryService): EntryHandlers {
         // the batch queued behind this one is planned and sent to the
         // helper first, and the echo is written while the kernel applies it.
         await new Promise<void>((resolve) => setImmediate(resolve));
-        return { status: 201, text: peerEcho(jobs), contentType: JSON_TYPE };
+        return { status: 201, bytes: peerEcho(jobs), contentType: JSON_TYPE };
       }
       const jobs = body.strict;
       const parsed: PeerJob[] = jobs.map((j) => {
