@@ -1,9 +1,38 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import path from 'node:path';
 import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { isoTimeCached, normalizeLevel } from '../../src/log.js';
 
+const LOG_JS = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'src', 'log.js');
+
+/** Runs `body` in a child with `logger`/`root` from createRootLogger(info, async); resolves with each stdout line and when it came. */
+function child(body: string): Promise<{ line: string; atMs: number }[]> {
+  const code = `import { createRootLogger } from ${JSON.stringify(LOG_JS)};\nconst root = createRootLogger({ level: 'info' });\nconst logger = root.logger;\n${body}`;
+  const c = spawn(process.execPath, ['--input-type=module', '-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const t0 = Date.now();
+  const out: { line: string; atMs: number }[] = [];
+  let partial = '';
+  c.stdout.on('data', (d: Buffer) => {
+    const parts = (partial + d.toString()).split('\n');
+    partial = parts.pop() ?? '';
+    for (const line of parts) out.push({ line, atMs: Date.now() - t0 });
+  });
+  return new Promise((resolve) => c.once('close', () => resolve(out)));
+}
+
 describe('log', () => {
+  it('buffered lines are written within about 200 ms while the process runs, and at process.exit', async () => {
+    const live = await child(`logger.info('first'); setTimeout(() => process.exit(0), 1500);`);
+    assert.equal(live.length, 1);
+    assert.match(live[0]!.line, /"msg":"first"/);
+    assert.ok(live[0]!.atMs < 1200, `written after ${live[0]!.atMs} ms, not before the exit`);
+    const exiting = await child(`for (let i = 0; i < 3; i++) logger.info({ i }, 'line'); logger.fatal('bye'); process.exit(70);`);
+    assert.deepEqual(exiting.map((l) => (JSON.parse(l.line) as { msg: string }).msg), ['line', 'line', 'line', 'bye']);
+  });
+
   it('isoTimeCached: the fragment pino.stdTimeFunctions.isoTime writes, for the current millisecond', async () => {
     const before = Date.now();
     const a = isoTimeCached();
