@@ -208,6 +208,36 @@ function rssMb(pid: number, field: 'VmRSS' | 'VmHWM' = 'VmRSS'): number {
 
 const v4 = (i: number): string => `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}/32`;
 
+/**
+ * The floor of any Node HTTP daemon on this machine in this run: node:http
+ * answering 201 to the same requests, with nothing behind it (no routing,
+ * auth, validation, kernel or journal), in a process of its own.
+ */
+const TRIVIAL_SERVER = `
+const http = require('node:http');
+const body = '{"creation":0,"cidr":"10.0.0.0/32","tag":"bench","expiration":0}';
+http.createServer((req, res) => {
+  const chunks = [];
+  req.on('data', (c) => chunks.push(c));
+  req.on('end', () => {
+    JSON.parse(Buffer.concat(chunks).toString());
+    res.writeHead(201, { 'content-type': 'application/json', 'content-length': body.length });
+    res.end(body);
+  });
+}).listen(process.argv[1], () => process.stdout.write('up\\n'));
+`;
+
+async function startTrivialServer(dir: string): Promise<Daemon> {
+  mkdirSync(dir, { recursive: true });
+  const socket = path.join(dir, 'trivial.sock');
+  const proc = spawn(process.execPath, ['-e', TRIVIAL_SERVER, socket], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise<void>((resolve, reject) => {
+    proc.stdout?.once('data', () => resolve());
+    proc.once('exit', (code) => reject(new Error(`trivial server exited (${code})`)));
+  });
+  return { proc, socket, work: dir, token: 'none', out: '' };
+}
+
 /* ------------------------------------------------------------------ */
 /* Measurements                                                         */
 /* ------------------------------------------------------------------ */
@@ -291,6 +321,20 @@ async function main(): Promise<void> {
       await stopDaemon(d);
     }
 
+    // 1b) the same load against a node:http server that does nothing (calibration)
+    const trivial: CreateResult[] = [];
+    if (ONLY !== 'peer') {
+      const t = await startTrivialServer(path.join(tmp, 'trivial'));
+      let base = 0;
+      for (const c of [1, 16, 64]) {
+        await singleCreates(t, c, base, 300);
+        const r = await singleCreates(t, c, base, RUN_MS);
+        trivial.push(r);
+        console.error(`trivial node:http clients=${c}: ${fmt(r.perSec)}/s p50 ${fmt(r.p50, 2)} ms p99 ${fmt(r.p99, 2)} ms`);
+      }
+      await stopDaemon(t);
+    }
+
     // 2) peer route, then 3) restart with N entries and 4) RSS
     let peer = { perSec: NaN, secs: NaN };
     let rssIdle = NaN;
@@ -345,8 +389,8 @@ async function main(): Promise<void> {
     rows.push(`Machine: ${cpu}, ${os.cpus().length} CPUs, ${fmt(os.totalmem() / 2 ** 30, 1)} GiB, Linux ${os.release()}, Node ${process.version}. ` +
       `Mode: ${QUICK ? 'quick' : 'full'} (${RUN_MS} ms per point), fsync on, log level ${LEVEL}, no interface attached.`);
     rows.push('');
-    rows.push('| Measure | batching = true | batching = false (one helper call per entry) | Target |');
-    rows.push('| --- | --- | --- | --- |');
+    rows.push('| Measure | batching = true | batching = false (one helper call per entry) | do-nothing node:http server (calibration) | Target |');
+    rows.push('| --- | --- | --- | --- | --- |');
     const on = creates['true'] ?? [];
     const off = creates['false'] ?? [];
     for (let i = 0; i < on.length; i += 1) {
@@ -354,11 +398,17 @@ async function main(): Promise<void> {
       const b = off[i];
       const cell = (r: CreateResult | undefined): string =>
         r === undefined ? '-' : `${fmt(r.perSec)}/s, p50 ${fmt(r.p50, 2)} ms, p99 ${fmt(r.p99, 2)} ms${r.errors ? `, ${r.errors} errors` : ''}`;
-      rows.push(`| single creates, ${a.clients} client${a.clients > 1 ? 's' : ''} | ${cell(a)} | ${cell(b)} | ${a.clients === 64 ? '≥ 10,000/s, p99 ≤ 20 ms' : ''} |`);
+      rows.push(`| single creates, ${a.clients} client${a.clients > 1 ? 's' : ''} | ${cell(a)} | ${cell(b)} | ${cell(trivial[i])} | ${a.clients === 64 ? '≥ 10,000/s, p99 ≤ 20 ms' : ''} |`);
     }
-    rows.push(`| peer route (10,000 jobs/request, 2 in parallel) | ${fmt(peer.perSec)} entries/s | | ≥ 300,000/s |`);
-    rows.push(`| restart after kill -9 with ${fmt(N_BIG)} journaled entries (until they are in the kernel and the API answers) | ${fmt(restartMs / 1000, 2)} s (${fmt(inKernel)} in the kernel) | | ≤ 5 s |`);
-    rows.push(`| daemon RSS with ${fmt(N_BIG)} entries (after peer fill / after restart, settled) | ${fmt(rssFull)} MB / ${fmt(rssRestarted)} MB (idle: ${fmt(rssIdle)} MB; peak during the restart: ${fmt(rssRestartPeak)} MB; after GET of all: ${fmt(rssAfterList)} MB) | | ≤ 300 MB |`);
+    rows.push(`| peer route (10,000 jobs/request, 2 in parallel) | ${fmt(peer.perSec)} entries/s | | | ≥ 300,000/s |`);
+    rows.push(`| restart after kill -9 with ${fmt(N_BIG)} journaled entries (until they are in the kernel and the API answers) | ${fmt(restartMs / 1000, 2)} s (${fmt(inKernel)} in the kernel) | | | ≤ 5 s |`);
+    rows.push(`| daemon RSS with ${fmt(N_BIG)} entries (after peer fill / after restart, settled) | ${fmt(rssFull)} MB / ${fmt(rssRestarted)} MB (idle: ${fmt(rssIdle)} MB; peak during the restart: ${fmt(rssRestartPeak)} MB; after GET of all: ${fmt(rssAfterList)} MB) | | | ≤ 300 MB |`);
+    const t64 = trivial[2];
+    const on64 = on[2];
+    if (t64 !== undefined && on64 !== undefined) {
+      rows.push('');
+      rows.push(`With 64 clients couic answers ${fmt((100 * on64.perSec) / t64.perSec)}% of what a node:http server that does nothing answers on this machine in this run (${fmt(t64.perSec)}/s, for scale).`);
+    }
     console.log(rows.join('\n'));
   } finally {
     rmSync(tmp, { recursive: true, force: true });
