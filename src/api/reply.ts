@@ -40,10 +40,8 @@ export function send(res: ServerResponse, reply: Reply): void {
   if (reply.json !== undefined) {
     body = JSON.stringify(reply.json);
     headers['content-type'] = JSON_TYPE;
-  } else if (reply.text !== undefined) {
+  } else if (reply.text !== undefined || reply.bytes !== undefined) {
     body = reply.text;
-    headers['content-type'] = reply.contentType ?? TEXT_TYPE;
-  } else if (reply.bytes !== undefined) {
     headers['content-type'] = reply.contentType ?? TEXT_TYPE;
   }
   const buf = body === undefined ? reply.bytes : Buffer.from(body, 'utf8');

@@ -1069,8 +1069,10 @@ export class EntryStore implements EntryService {
     const pre = new Encoder(64 + ops.journalBytes + plan.claimChanges.length * 48);
     let written: Promise<unknown> | undefined;
     let journalError: unknown;
+    // Claim changes of the whole batch (the last state per key): journaled now, committed unless the kernel refuses an op.
+    const allClaims = this.#committedClaims(plan, ops.length, batch.length);
     const writeJournal = (): void => {
-      for (const [key, st] of this.#committedClaims(plan, ops.length, batch.length)) {
+      for (const [key, st] of allClaims) {
         pre.claims(claimStore(key), key, st?.managed ?? false, st?.claims ?? []);
       }
       if (pre.records === 0) return;
@@ -1151,7 +1153,7 @@ export class EntryStore implements EntryService {
     try {
       this.#commit(ops, committedOps, batch);
       // Claim changes that go with the committed ops (the last state per key).
-      const claims = this.#committedClaims(plan, committedOps, committedReqs);
+      const claims = k < 0 ? allClaims : this.#committedClaims(plan, committedOps, committedReqs);
       if (claims.size > 0) {
         for (const [key, st] of claims) this.#claims.set(key, st);
         this.#rearmClaims();
