@@ -364,10 +364,11 @@ async function main(): Promise<void> {
       const t0 = performance.now();
       d = await startDaemon(dir);
       restartMs = performance.now() - t0;
+      // Settled: past the compaction of the long journal tail a restart schedules 2 s after start.
+      // (Also past the log's flush period: the resync line is read only after it.)
+      await sleep(3000);
       const m = /"entries":(\d+)[^\n]*"reason":"start"[^\n]*kernel maps resynced/.exec(d.out);
       inKernel = m === null ? NaN : Number(m[1]);
-      // Settled: past the compaction of the long journal tail a restart schedules 2 s after start.
-      await sleep(3000);
       rssRestarted = rssMb(d.proc.pid!);
       rssRestartPeak = rssMb(d.proc.pid!, 'VmHWM');
       console.error(`restart (after kill -9) with ${N_BIG} entries: ${fmt(restartMs)} ms, ${inKernel} in the kernel, RSS ${fmt(rssRestarted)} MB (peak ${fmt(rssRestartPeak)} MB)`);
