@@ -20,10 +20,15 @@ export function keyToBytes(key: string, family: Family, out: Uint8Array): number
   return raw.prefixLen;
 }
 
+/** The IPv4 address (a u32) of key number `k` (its prefix length is k % 64). */
+export function v4KeyAddr(k: number): number {
+  return (k - (k % 64)) / 64;
+}
+
 /** Writes the 4 address bytes of IPv4 key number `k` into `out`; returns the prefix length. */
 export function v4KeyBytes(k: number, out: Uint8Array): number {
   const len = k % 64;
-  const a = (k - len) / 64;
+  const a = v4KeyAddr(k);
   out[0] = a >>> 24;
   out[1] = (a >>> 16) & 255;
   out[2] = (a >>> 8) & 255;

@@ -22,8 +22,9 @@
  */
 import type { Logger } from 'pino';
 import { AppError } from '../errors.js';
+import { BatchRecords } from '../xdp/protocol.js';
 import type { Helper, HelperStats, KernelEntry, MapOp, OpStatus } from '../xdp/types.js';
-import { StoredCidr, cidrKeyNum, keyToBytes, v4KeyBytes, v4KeyNum } from './addr.js';
+import { StoredCidr, cidrKeyNum, keyToBytes, v4KeyAddr, v4KeyNum } from './addr.js';
 import { Batcher, type BatchRequest } from './batcher.js';
 import {
   ClaimTable, claimIndex, claimStore, deriveEntry, pruneClaims, removeClaim, sameClaims, sameState, upsertClaim,
@@ -33,7 +34,7 @@ import { CoreEvents, type EntryEvent } from './events.js';
 import { ExpiryHeap, ExpiryTimer } from './expiry.js';
 import type { Journal, RecordEncoder, ReplaySink } from './journal.js';
 import { RecordEncoder as Encoder } from './journal.js';
-import { OpList, type POp } from './op-list.js';
+import { OpList } from './op-list.js';
 import { Mutex } from './mutex.js';
 import type { HelperSupervisor } from './supervisor.js';
 import { EntryTable, mapSlotOf, keyPrefixLen, storeFamily, storeIndex, storePolicy } from './table.js';
@@ -195,10 +196,11 @@ class Plan {
   readonly ops = new OpList();
   readonly reqs: ReqPlan[] = [];
   /**
-   * Last planned op per key (a DEL op = absent), by key number in IPv4
-   * stores (op.k4: no key text hashed), by key text in IPv6 ones.
+   * Index in `ops` of the last planned op per key (a DEL op = absent), by
+   * key number in IPv4 stores (op.k4: no key text hashed), by key text in
+   * IPv6 ones.
    */
-  readonly overlay: Map<string | number, POp>[] = [new Map(), new Map(), new Map(), new Map()];
+  readonly overlay: Map<string | number, number>[] = [new Map(), new Map(), new Map(), new Map()];
   readonly mapDelta = new Int32Array(8);
   /** Planned claim states by key (null = unclaimed). */
   readonly claimOverlay = new Map<string, ClaimState | null>();
@@ -691,7 +693,11 @@ export class EntryStore implements EntryService {
   /** `k4` = #keyNum(store, key). */
   #cur(plan: Plan, store: number, key: string, k4 = this.#keyNum(store, key)): Cur | undefined {
     const o = plan.overlay[store]!.get(k4 >= 0 ? k4 : key);
-    if (o !== undefined) return o.kind === OP_DEL ? undefined : o;
+    if (o !== undefined) {
+      const c = plan.ops.cols;
+      if (c.kind[o] === OP_DEL) return undefined;
+      return { tagId: c.tagId[o]!, tag: plan.ops.tagAt(o), creation: c.creation[o]!, expiration: c.expiration[o]! };
+    }
     const t = this.#table;
     const slot = this.#slotOf(store, key, k4);
     if (slot === undefined) return undefined;
@@ -737,43 +743,32 @@ export class EntryStore implements EntryService {
     const ov = plan.overlay[store]!;
     if (!absent) {
       const o = ov.get(k4 >= 0 ? k4 : key);
-      if (o !== undefined ? o.kind !== OP_DEL : this.#slotOf(store, key, k4) !== undefined) return conflictError(key);
+      if (o !== undefined ? plan.ops.cols.kind[o] !== OP_DEL : this.#slotOf(store, key, k4) !== undefined) return conflictError(key);
     }
     const ks = this.#kslot(store, cidr, k4);
     const full = this.#checkCapacity(plan, ks);
     if (full !== undefined) return full;
     const tagId = this.#tags.acquire(tag);
-    const op: POp = {
-      kind: OP_ADD, store, key, ks, addr: this.#opAddr(cidr, k4), k4,
-      tagId, tag, creation, expiration, prevTagId: 0, req: r,
-    };
-    plan.ops.push(op);
-    if (overlay) ov.set(k4 >= 0 ? k4 : key, op);
+    const i = plan.ops.add(OP_ADD, store, key, ks, this.#opAddr(cidr, k4), k4, tagId, tag, creation, expiration, 0, r);
+    if (overlay) ov.set(k4 >= 0 ? k4 : key, i);
     plan.mapDelta[ks]! += 1;
     return undefined;
   }
 
   /** `addr`: the address bytes of an IPv6 `key` when the caller has them; `k4` = #keyNum(store, key). */
   #planDel(plan: Plan, r: number, store: number, key: string, cur: Cur, addr?: Uint8Array, k4 = this.#keyNum(store, key), overlay = true): void {
-    const op: POp = {
-      kind: OP_DEL, store, key, ks: this.#kslot(store, key, k4), addr: k4 >= 0 ? undefined : addr, k4,
-      tagId: cur.tagId, tag: cur.tag, creation: 0, expiration: 0, prevTagId: cur.tagId, req: r,
-    };
-    plan.ops.push(op);
-    if (overlay) plan.overlay[store]!.set(k4 >= 0 ? k4 : key, op);
-    plan.mapDelta[op.ks]! -= 1;
+    const ks = this.#kslot(store, key, k4);
+    const i = plan.ops.add(OP_DEL, store, key, ks, k4 >= 0 ? undefined : addr, k4, cur.tagId, cur.tag, 0, 0, cur.tagId, r);
+    if (overlay) plan.overlay[store]!.set(k4 >= 0 ? k4 : key, i);
+    plan.mapDelta[ks]! -= 1;
   }
 
   #planUpd(plan: Plan, r: number, store: number, cidr: Cidr | string, cur: Cur, tag: string, creation: number, expiration: number, overlay = true): void {
     const tagId = this.#tags.acquire(tag);
     const key = typeof cidr === 'string' ? cidr : cidr.text;
     const k4 = this.#keyNum(store, cidr);
-    const op: POp = {
-      kind: OP_UPD, store, key, ks: this.#kslot(store, cidr, k4), addr: this.#opAddr(cidr, k4), k4,
-      tagId, tag, creation, expiration, prevTagId: cur.tagId, req: r,
-    };
-    plan.ops.push(op);
-    if (overlay) plan.overlay[store]!.set(k4 >= 0 ? k4 : key, op);
+    const i = plan.ops.add(OP_UPD, store, key, this.#kslot(store, cidr, k4), this.#opAddr(cidr, k4), k4, tagId, tag, creation, expiration, cur.tagId, r);
+    if (overlay) plan.overlay[store]!.set(k4 >= 0 ? k4 : key, i);
   }
 
   #planRemove(plan: Plan, r: number, policy: Policy, cidr: Cidr, allowSet: boolean): AppError | undefined {
@@ -906,18 +901,12 @@ export class EntryStore implements EntryService {
 
   /* ---------------- execution ---------------- */
 
-  /**
-   * `known`: the address bytes of `key` when at hand, or where to write them
-   * when `k4` (v4KeyNum(key)) is given.
-   */
-  #kernelOp(kind: number, store: number, key: string, tagId: number, known?: Uint8Array, k4 = -1): MapOp {
+  /** `known`: the address bytes of `key` when at hand. */
+  #kernelOp(kind: number, store: number, key: string, tagId: number, known?: Uint8Array): MapOp {
     const family = storeFamily(store);
     let addr = known;
     let prefixLen: number;
-    if (k4 >= 0) {
-      addr ??= new Uint8Array(4);
-      prefixLen = v4KeyBytes(k4, addr);
-    } else if (addr !== undefined) {
+    if (addr !== undefined) {
       prefixLen = keyPrefixLen(key);
     } else {
       addr = new Uint8Array(family === 4 ? 4 : 16);
@@ -933,28 +922,35 @@ export class EntryStore implements EntryService {
     };
   }
 
-  async #send(h: Helper, ops: readonly MapOp[]): Promise<OpStatus[]> {
-    if (ops.length === 0) return [];
+  async #send(h: Helper, rec: BatchRecords): Promise<OpStatus[]> {
+    if (rec.length === 0) return [];
     if (this.#batching) {
       this.#helperCalls += 1;
-      return h.applyBatch(ops);
+      return h.applyRecords(rec);
     }
     const out: OpStatus[] = [];
-    for (const op of ops) {
+    for (let i = 0; i < rec.length; i += 1) {
       this.#helperCalls += 1;
-      const [s] = await h.applyBatch([op]);
+      const [s] = await h.applyRecords(rec.slice(i, i + 1));
       out.push(s ?? 'error');
     }
     return out;
   }
 
-  /**
-   * Sends the planned ops as one logical BATCH: small plans in one call;
-   * big ones (set reloads) in chunks of SEND_CHUNK, two in flight, so the
-   * helper applies one chunk while the next is encoded and only two chunks
-   * of MapOps exist at a time. The helper applies frames in order, so the
-   * statuses are those of one call.
-   */
+  /** The BATCH records of ops [from, to), written from the op columns (no MapOp per IPv4 op). */
+  #records(ops: OpList, from: number, to: number): BatchRecords {
+    const c = ops.cols;
+    const rec = new BatchRecords(to - from);
+    for (let i = from; i < to; i += 1) {
+      const kind = c.kind[i]!;
+      const store = c.store[i]!;
+      const k4 = c.k4[i]!;
+      if (k4 >= 0) rec.putV4(kind === OP_DEL ? 'delete' : 'upsert', storePolicy(store), v4KeyAddr(k4), k4 % 64, c.tagId[i]!);
+      else rec.put(this.#kernelOp(kind, store, ops.keyAt(i), c.tagId[i]!, ops.addrAt(i)));
+    }
+    return rec;
+  }
+
   /** Journal records of ops [from, to). */
   #journalOps(enc: Encoder, ops: OpList, from: number, to: number): void {
     const c = ops.cols;
@@ -973,25 +969,19 @@ export class EntryStore implements EntryService {
   }
 
   /**
+   * Sends the planned ops as one logical BATCH: small plans in one call;
+   * big ones (set reloads) in chunks of SEND_CHUNK, two in flight, so the
+   * helper applies one chunk while the next is encoded and only two chunks
+   * of records exist at a time. The helper applies frames in order, so the
+   * statuses are those of one call.
+   *
    * `enc`: the journal records of the ops are encoded into it while the
    * helper applies them; `encoded` is called once all of them are in it
    * (the journal write then overlaps the helper's work, see #applyLocked).
    */
   async #sendPlan(h: Helper, ops: OpList, enc: Encoder, encoded: () => void): Promise<OpStatus[]> {
-    const c = ops.cols;
-    const conv = (from: number, to: number): MapOp[] => {
-      const out: MapOp[] = new Array<MapOp>(to - from);
-      // IPv4 addresses are views of one buffer: no buffer of their own per op.
-      const v4 = new ArrayBuffer((to - from) * 4);
-      for (let i = from; i < to; i += 1) {
-        const k4 = c.k4[i]!;
-        const addr = k4 >= 0 ? new Uint8Array(v4, (i - from) * 4, 4) : ops.addrAt(i);
-        out[i - from] = this.#kernelOp(c.kind[i]!, c.store[i]!, k4 >= 0 ? '' : ops.keyAt(i), c.tagId[i]!, addr, k4);
-      }
-      return out;
-    };
     if (!this.#batching || ops.length <= SEND_WHOLE_MAX) {
-      const p = this.#send(h, conv(0, ops.length));
+      const p = this.#send(h, this.#records(ops, 0, ops.length));
       p.catch(() => {}); // awaited below
       this.#journalOps(enc, ops, 0, ops.length);
       encoded();
@@ -1008,7 +998,7 @@ export class EntryStore implements EntryService {
     };
     for (let from = 0; from < ops.length; from += SEND_CHUNK) {
       const to = Math.min(ops.length, from + SEND_CHUNK);
-      const p = h.applyBatch(conv(from, to));
+      const p = h.applyRecords(this.#records(ops, from, to));
       p.catch(() => {}); // awaited in order below
       inFlight.push(p);
       this.#journalOps(enc, ops, from, to);
@@ -1214,7 +1204,7 @@ export class EntryStore implements EntryService {
     const fix = this.#keysAfter(ops, from).map(({ store, key, entry }) =>
       entry === undefined ? this.#kernelOp(OP_DEL, store, key, 0) : this.#kernelOp(OP_ADD, store, key, entry.tagId));
     try {
-      const st = await this.#send(h, fix);
+      const st = await this.#send(h, BatchRecords.of(fix));
       if (st.some((x) => x !== 'ok' && x !== 'absent')) throw new Error(`restore statuses: ${st.join(',')}`);
     } catch (err) {
       this.#sup.fail(h, err);
@@ -1447,32 +1437,33 @@ export class EntryStore implements EntryService {
       const st = await inFlight.shift()!;
       for (let i = 0; i < st.length; i += 1) statuses.push(st[i]!);
     };
-    let ops: MapOp[] = [];
-    // The address bytes of a chunk are views of one buffer: no allocation per entry.
-    let bytes = new Uint8Array(RESYNC_CHUNK * 16);
-    let used = 0;
+    // Records written straight from the table, a chunk at a time: no MapOp
+    // and no address array per entry.
+    let rec = new BatchRecords(RESYNC_CHUNK);
+    const addr6 = new Uint8Array(16);
     const flush = async (): Promise<void> => {
-      const p = h.applyBatch(ops);
+      const p = h.applyRecords(rec);
       p.catch(() => {}); // awaited in order below; a later chunk may fail while an earlier one is awaited
       inFlight.push(p);
-      ops = [];
-      bytes = new Uint8Array(RESYNC_CHUNK * 16);
-      used = 0;
+      rec = new BatchRecords(RESYNC_CHUNK);
       if (inFlight.length >= 2) await collect();
     };
     for (let store = 0; store < 4; store += 1) {
       const family = storeFamily(store);
       const policy = storePolicy(store);
-      const size = family === 4 ? 4 : 16;
       for (const slot of t.slots(store)) {
-        const addr = bytes.subarray(used, used + size);
-        used += size;
-        const prefixLen = t.addrOf(slot, addr);
-        ops.push({ kind: 'upsert', policy, family, prefixLen, addr, tagId: t.tagId[slot]! });
-        if (ops.length === RESYNC_CHUNK) await flush();
+        const tagId = t.tagId[slot]!;
+        if (family === 4) {
+          const k4 = t.key4[slot]!;
+          rec.putV4('upsert', policy, v4KeyAddr(k4), k4 % 64, tagId);
+        } else {
+          const prefixLen = t.addrOf(slot, addr6);
+          rec.put({ kind: 'upsert', policy, family, prefixLen, addr: addr6, tagId });
+        }
+        if (rec.length === RESYNC_CHUNK) await flush();
       }
     }
-    if (ops.length > 0) await flush();
+    if (rec.length > 0) await flush();
     while (inFlight.length > 0) await collect();
     return { statuses, removed: 0 };
   }

@@ -98,33 +98,47 @@ export class OpList {
     if (this.#n + n > this.#c.kind.length) this.#c = columns(this.#n + n, this.#c);
   }
 
-  push(op: POp): void {
+  push(op: POp): number {
+    return this.add(op.kind, op.store, op.key, op.ks, op.addr, op.k4, op.tagId, op.tag, op.creation, op.expiration, op.prevTagId, op.req);
+  }
+
+  /**
+   * push() without the POp: the planner's per-entry path, where a peer
+   * batch of 10,000 jobs would leave 10,000 objects alive for the whole
+   * round trip to the kernel. `key` is only read for IPv6 ops (k4 < 0).
+   * Returns the op's index.
+   */
+  add(
+    kind: number, store: number, key: string, ks: number, addr: Uint8Array | undefined, k4: number,
+    tagId: number, tag: string, creation: number, expiration: number, prevTagId: number, req: number,
+  ): number {
     if (this.#n === this.#c.kind.length) this.#c = columns(this.#n * 2, this.#c);
     const i = this.#n;
     const c = this.#c;
-    c.kind[i] = op.kind;
-    c.store[i] = op.store;
-    c.ks[i] = op.ks;
-    c.k4[i] = op.k4;
-    c.tagId[i] = op.tagId;
-    c.prevTagId[i] = op.prevTagId;
-    c.req[i] = op.req;
-    c.creation[i] = op.creation;
-    c.expiration[i] = op.expiration;
-    if (op.k4 < 0) this.#text.set(i, op.key);
-    if (op.addr !== undefined) this.#addr.set(i, op.addr);
-    const known = this.#tags.get(op.tagId);
-    let tagBytes = this.#tagBytes.get(op.tagId);
+    c.kind[i] = kind;
+    c.store[i] = store;
+    c.ks[i] = ks;
+    c.k4[i] = k4;
+    c.tagId[i] = tagId;
+    c.prevTagId[i] = prevTagId;
+    c.req[i] = req;
+    c.creation[i] = creation;
+    c.expiration[i] = expiration;
+    if (k4 < 0) this.#text.set(i, key);
+    if (addr !== undefined) this.#addr.set(i, addr);
+    const known = this.#tags.get(tagId);
+    let tagBytes = this.#tagBytes.get(tagId);
     if (known === undefined) {
-      this.#tags.set(op.tagId, op.tag);
-      tagBytes = Buffer.byteLength(op.tag, 'utf8');
-      this.#tagBytes.set(op.tagId, tagBytes);
-    } else if (known !== op.tag) {
-      this.#tagOf.set(i, op.tag);
-      tagBytes = Buffer.byteLength(op.tag, 'utf8');
+      this.#tags.set(tagId, tag);
+      tagBytes = Buffer.byteLength(tag, 'utf8');
+      this.#tagBytes.set(tagId, tagBytes);
+    } else if (known !== tag) {
+      this.#tagOf.set(i, tag);
+      tagBytes = Buffer.byteLength(tag, 'utf8');
     }
-    this.#journalBytes += 3 + (op.k4 >= 0 ? v4TextLength(op.k4) : op.key.length) + 14 + tagBytes!;
+    this.#journalBytes += 3 + (k4 >= 0 ? v4TextLength(k4) : key.length) + 14 + tagBytes!;
     this.#n = i + 1;
+    return i;
   }
 
   /** Op `i` as an object (for the paths that are not per-entry hot). */

@@ -34,7 +34,8 @@ import {
   decodeStats,
   decodeStatuses,
   decodeTestResult,
-  encodeBatch,
+  BatchRecords,
+  encodeBatchRecords,
   encodeEmptyRequest,
   encodeReplaceChunk,
   encodeShutdown,
@@ -327,19 +328,26 @@ export class HelperClient extends EventEmitter implements Helper {
 
   async applyBatch(ops: readonly MapOp[]): Promise<OpStatus[]> {
     this.#checkUsable();
-    if (ops.length === 0) return [];
+    return this.applyRecords(BatchRecords.of(ops));
+  }
+
+  /** applyBatch() of records already written (BatchRecords): one status per record, in order. */
+  async applyRecords(records: BatchRecords): Promise<OpStatus[]> {
+    this.#checkUsable();
+    const total = records.length;
+    if (total === 0) return [];
     const frames: { id: number; bytes: Buffer; n: number }[] = [];
-    for (let i = 0; i < ops.length; i += this.#maxOpsPerFrame) {
-      const slice = ops.slice(i, i + this.#maxOpsPerFrame);
+    for (let i = 0; i < total; i += this.#maxOpsPerFrame) {
+      const to = Math.min(total, i + this.#maxOpsPerFrame);
       const id = this.allocId();
-      frames.push({ id, bytes: encodeBatch(id, slice), n: slice.length });
+      frames.push({ id, bytes: encodeBatchRecords(id, records, i, to), n: to - i });
     }
     const results = await Promise.all(
       frames.map(async (f) => decodeStatuses(this.#payload(await this.#send(MSG.BATCH, f.id, f.bytes, 'single')), f.n)),
     );
     if (results.length === 1) return results[0]!;
     // One preallocated array: flat() costs ~70 ms per million statuses.
-    const out = new Array<OpStatus>(ops.length);
+    const out = new Array<OpStatus>(total);
     let k = 0;
     for (const r of results) for (let i = 0; i < r.length; i += 1) out[k++] = r[i]!;
     return out;

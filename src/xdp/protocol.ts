@@ -219,6 +219,7 @@ export function msgName(type: number): string {
 const KIND_CODE: Readonly<Record<OpKind, number>> = { add: OP_KIND.ADD, upsert: OP_KIND.UPSERT, delete: OP_KIND.DEL };
 const POLICY_CODE: Readonly<Record<Policy, number>> = { drop: POLICY.DROP, ignore: POLICY.IGNORE };
 const POLICY_NAMES = ['drop', 'ignore'] as const satisfies readonly Policy[];
+const KIND_NAMES: Readonly<Record<number, OpKind>> = { [OP_KIND.ADD]: 'add', [OP_KIND.UPSERT]: 'upsert', [OP_KIND.DEL]: 'delete' };
 
 /* ------------------------------------------------------------------ */
 /* Errors                                                               */
@@ -381,36 +382,99 @@ export function encodeRawList(records: readonly RawOp[]): Buffer {
 }
 
 /**
- * BATCH frame of `ops`: the same bytes and checks as
- * encodeFrame(MSG.BATCH, id, encodeRawList(ops.map(toRawOp))), written in
- * place (no RawOp per op, no payload copy).
+ * The records of a BATCH, written one op at a time into one buffer: no
+ * MapOp, no RawOp and no address array per op (the daemon writes a
+ * million-op resync or set reload straight from its op columns). Checks
+ * what the wire cannot express, like toRawOp; range checks are the helper's.
  */
-export function encodeBatch(id: number, ops: readonly MapOp[]): Buffer {
-  const n = ops.length;
+export class BatchRecords {
+  readonly bytes: Buffer;
+  #n = 0;
+
+  constructor(capacity: number) {
+    this.bytes = Buffer.alloc(capacity * OP_SIZE);
+  }
+
+  static of(ops: readonly MapOp[]): BatchRecords {
+    const r = new BatchRecords(ops.length);
+    for (const op of ops) r.put(op);
+    return r;
+  }
+
+  get length(): number {
+    return this.#n;
+  }
+
+  /** Records [from, to) as a BatchRecords of their own (a copy). */
+  slice(from: number, to: number): BatchRecords {
+    const r = new BatchRecords(to - from);
+    this.bytes.copy(r.bytes, 0, from * OP_SIZE, to * OP_SIZE);
+    r.#n = to - from;
+    return r;
+  }
+
+  /** The records read back as MapOps (fault-injecting wrappers in tests, diagnostics). */
+  ops(): MapOp[] {
+    return decodeRawList(encodeBatchRecords(0, this).subarray(HEADER_SIZE)).map((r) => {
+      const kind = KIND_NAMES[r.kind];
+      const policy = POLICY_NAMES[r.policy];
+      if (kind === undefined || policy === undefined || (r.family !== 4 && r.family !== 6)) {
+        throw new ProtocolError('bad_value', `record: kind ${r.kind}, policy ${r.policy}, family ${r.family}`);
+      }
+      return { kind, policy, family: r.family, prefixLen: r.prefixLen, addr: r.family === 4 ? r.addr.slice(0, 4) : r.addr, tagId: r.tag };
+    });
+  }
+
+  /** The address is copied: `op.addr` may be reused by the caller. */
+  put(op: MapOp): void {
+    const family = op.family;
+    if (family !== 4 && family !== 6) throw new ProtocolError('bad_value', `unknown family ${String(family)}`);
+    checkAddr(family, op.addr);
+    this.bytes.set(op.addr, this.#head(op.kind, op.policy, family, op.prefixLen, op.tagId) + 8);
+  }
+
+  /** An IPv4 op whose address is the u32 `addr` (host order; written in network order). */
+  putV4(kind: OpKind, policy: Policy, addr: number, prefixLen: number, tagId: number): void {
+    const off = this.#head(kind, policy, 4, prefixLen, tagId);
+    this.bytes.writeUInt32BE(addr >>> 0, off + 8);
+  }
+
+  /** Writes the fields before the address of the next record; returns its offset. */
+  #head(kind: OpKind, policy: Policy, family: Family, prefixLen: number, tagId: number): number {
+    const k = KIND_CODE[kind];
+    const p = POLICY_CODE[policy];
+    if (k === undefined) throw new ProtocolError('bad_value', `unknown op kind ${String(kind)}`);
+    if (p === undefined) throw new ProtocolError('bad_value', `unknown policy ${String(policy)}`);
+    const off = this.#n * OP_SIZE;
+    if (off + OP_SIZE > this.bytes.length) throw new RangeError(`BatchRecords full (${this.#n} records)`);
+    const b = this.bytes;
+    b[off] = k;
+    b[off + 1] = p;
+    b[off + 2] = family;
+    b[off + 3] = u8('prefixLen', prefixLen);
+    b.writeUInt32LE(u32('tag', tagId), off + 4);
+    this.#n += 1;
+    return off;
+  }
+}
+
+/** BATCH frame of records [from, to) of `records`. */
+export function encodeBatchRecords(id: number, records: BatchRecords, from = 0, to = records.length): Buffer {
+  const n = to - from;
   const len = LIST_HDR_SIZE + n * OP_SIZE;
   const out = Buffer.alloc(HEADER_SIZE + len);
   encodeHeader({ type: MSG.BATCH, id, len, flags: 0, status: 0 }).copy(out, 0);
   out.writeUInt32LE(n, HEADER_SIZE);
-  let off = HEADER_SIZE + LIST_HDR_SIZE;
-  for (let i = 0; i < n; i += 1) {
-    const op = ops[i]!;
-    const kind = KIND_CODE[op.kind];
-    const policy = POLICY_CODE[op.policy];
-    if (kind === undefined) throw new ProtocolError('bad_value', `unknown op kind ${String(op.kind)}`);
-    if (policy === undefined) throw new ProtocolError('bad_value', `unknown policy ${String(op.policy)}`);
-    const family = op.family;
-    if (family !== 4 && family !== 6) throw new ProtocolError('bad_value', `unknown family ${String(family)}`);
-    const addr = op.addr;
-    checkAddr(family, addr);
-    out[off] = u8('kind', kind);
-    out[off + 1] = u8('policy', policy);
-    out[off + 2] = family;
-    out[off + 3] = u8('prefixLen', op.prefixLen);
-    out.writeUInt32LE(u32('tag', op.tagId), off + 4);
-    out.set(addr, off + 8);
-    off += OP_SIZE;
-  }
+  records.bytes.copy(out, HEADER_SIZE + LIST_HDR_SIZE, from * OP_SIZE, to * OP_SIZE);
   return out;
+}
+
+/**
+ * BATCH frame of `ops`: the same bytes and checks as
+ * encodeFrame(MSG.BATCH, id, encodeRawList(ops.map(toRawOp))).
+ */
+export function encodeBatch(id: number, ops: readonly MapOp[]): Buffer {
+  return encodeBatchRecords(id, BatchRecords.of(ops));
 }
 
 export function encodeReplaceChunk(id: number, entries: readonly KernelEntry[]): Buffer {

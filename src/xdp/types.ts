@@ -4,6 +4,8 @@
  * docs/helper-protocol.md and src/helper/couic.h.
  */
 
+import type { BatchRecords } from './protocol.js';
+
 export type Policy = 'drop' | 'ignore';
 export type Family = 4 | 6;
 
@@ -138,6 +140,8 @@ export interface Helper {
   readonly pid: number | undefined;
   /** Statuses in the order of `ops`. Splits into frames of at most COUIC_MAX_OPS. */
   applyBatch(ops: readonly MapOp[]): Promise<OpStatus[]>;
+  /** applyBatch() of records already written (no MapOp per op). */
+  applyRecords(records: BatchRecords): Promise<OpStatus[]>;
   /** Makes the kernel maps hold exactly `entries` (no unfiltered instant). Returns statuses of the writes and the number of stale entries removed. */
   replaceAll(entries: Iterable<KernelEntry>): Promise<{ statuses: OpStatus[]; removed: number }>;
   dump(): Promise<KernelEntry[]>;

@@ -17,6 +17,7 @@ import { AppError } from '../../src/errors.js';
 import { silentLogger } from '../../src/log.js';
 import { formatCidr, parseCidr } from '../../src/net/cidr.js';
 import { HelperClient, helperPath } from '../../src/xdp/helper.js';
+import type { BatchRecords } from '../../src/xdp/protocol.js';
 import type { Helper, MapOp, OpStatus } from '../../src/xdp/types.js';
 import { ipv4Frame } from '../lib/packets.js';
 
@@ -95,6 +96,9 @@ function faulty(h: Helper, rewrite: (ops: readonly MapOp[], st: OpStatus[]) => P
     get(target, prop) {
       if (prop === 'applyBatch') {
         return async (ops: readonly MapOp[]) => rewrite(ops, await target.applyBatch(ops));
+      }
+      if (prop === 'applyRecords') {
+        return async (rec: BatchRecords) => rewrite(rec.ops(), await target.applyRecords(rec));
       }
       const v = Reflect.get(target, prop, target);
       return typeof v === 'function' ? v.bind(target) : v;
@@ -382,12 +386,12 @@ describe('EntryStore limits and faults', { skip }, () => {
       backoff: { initialMs: 1500, maxMs: 1500 },
       wrap: (h) => new Proxy(h, {
         get(target, prop) {
-          if (prop === 'applyBatch') {
-            return async (ops: readonly MapOp[]) => {
-              if (!ops.some((op) => op.kind === 'upsert' && op.addr[3] === 77)) return target.applyBatch(ops);
+          if (prop === 'applyRecords') {
+            return async (rec: BatchRecords) => {
+              if (!rec.ops().some((op) => op.kind === 'upsert' && op.addr[3] === 77)) return target.applyRecords(rec);
               // Dies as the batch is sent (its journal frame is written meanwhile): no status comes back.
               process.kill(target.pid!, 'SIGKILL');
-              return target.applyBatch(ops);
+              return target.applyRecords(rec);
             };
           }
           const v = Reflect.get(target, prop, target);

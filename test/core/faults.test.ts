@@ -12,6 +12,7 @@ import { TagRegistry } from '../../src/core/tags.js';
 import type { Actor } from '../../src/core/types.js';
 import { silentLogger } from '../../src/log.js';
 import { parseCidr } from '../../src/net/cidr.js';
+import type { BatchRecords } from '../../src/xdp/protocol.js';
 import type { MapOp, OpStatus } from '../../src/xdp/types.js';
 
 const actor: Actor = { name: 'tester', group: 'admin' };
@@ -33,6 +34,9 @@ function make(apply: (ops: readonly MapOp[], call: number) => Promise<OpStatus[]
     async applyBatch(ops: readonly MapOp[]): Promise<OpStatus[]> {
       calls += 1;
       return apply(ops, calls);
+    },
+    async applyRecords(rec: BatchRecords): Promise<OpStatus[]> {
+      return this.applyBatch(rec.ops());
     },
   };
   const supervisor = { helper, async waitReady() { return helper; }, fail(): void {} };

@@ -20,7 +20,9 @@ import {
   decodeStats,
   decodeStatuses,
   decodeTestResult,
+  BatchRecords,
   encodeBatch,
+  encodeBatchRecords,
   encodeEmptyRequest,
   encodeFrame,
   encodeHeader,
@@ -195,6 +197,36 @@ describe('encoders', () => {
 
   test('BATCH with a v4 and a v6 record', () => {
     assert.deepEqual(encodeBatch(7, BATCH_OPS), hex(BATCH_HEX));
+  });
+
+  test('BatchRecords: putV4 writes the bytes put() writes, the address in network order', () => {
+    const rec = new BatchRecords(2);
+    rec.putV4('add', 'drop', (192 << 24 >>> 0) + 2 * 256 + 1, 32, 1);
+    // put() copies the address: the caller may reuse its array
+    const addr = Uint8Array.from(BATCH_OPS[1]!.addr);
+    rec.put({ ...BATCH_OPS[1]!, addr });
+    addr.fill(0xff);
+    assert.equal(rec.length, 2);
+    assert.deepEqual(encodeBatchRecords(7, rec), hex(BATCH_HEX));
+    assert.throws(() => rec.putV4('add', 'drop', 1, 32, 1), RangeError);
+  });
+
+  test('BatchRecords: slice() and a frame of a range carry those records alone', () => {
+    const rec = BatchRecords.of(BATCH_OPS);
+    const second = encodeBatch(7, [BATCH_OPS[1]!]);
+    assert.deepEqual(encodeBatchRecords(7, rec, 1, 2), second);
+    assert.deepEqual(encodeBatchRecords(7, rec.slice(1, 2)), second);
+    assert.equal(rec.slice(0, 1).length, 1);
+    assert.deepEqual(rec.ops(), BATCH_OPS, 'read back as the MapOps written');
+  });
+
+  test('BatchRecords: putV4 refuses what put() refuses', () => {
+    const rec = new BatchRecords(4);
+    assert.throws(() => rec.putV4('add', 'drop', 1, 256, 1), isProto('bad_value', /prefixLen/));
+    assert.throws(() => rec.putV4('add', 'drop', 1, 32, 2 ** 32), isProto('bad_value', /tag/));
+    assert.throws(() => rec.putV4('zap' as never, 'drop', 1, 32, 1), isProto('bad_value', /kind/));
+    assert.throws(() => rec.putV4('add', 'deny' as never, 1, 32, 1), isProto('bad_value', /policy/));
+    assert.equal(rec.length, 0);
   });
 
   test('REPLACE_CHUNK records are UPSERTs', () => {
