@@ -23,7 +23,7 @@
 import type { Logger } from 'pino';
 import { AppError } from '../errors.js';
 import { BatchRecords } from '../xdp/protocol.js';
-import type { Helper, HelperStats, KernelEntry, MapOp, OpStatus } from '../xdp/types.js';
+import type { Helper, HelperStats, KernelEntry, MapOp, OpKind, OpStatus } from '../xdp/types.js';
 import { StoredCidr, cidrKeyNum, keyToBytes, v4KeyAddr, v4KeyNum } from './addr.js';
 import { Batcher, type BatchRequest } from './batcher.js';
 import {
@@ -170,6 +170,14 @@ type Req = CreateReq | RemoveReq | PeerReq | ExpireReq | SetsReq | ClaimReq | Un
 const OP_ADD = 1;
 const OP_UPD = 2;
 const OP_DEL = 3;
+
+/** The kernel's kind for a planned op: adds and updates are both upserts. */
+const kernelKind = (kind: number): OpKind => (kind === OP_DEL ? 'delete' : 'upsert');
+
+/** Appends the record of an IPv4 op on key number `k4` (address and prefix length packed, see addr.ts). */
+function putV4Key(rec: BatchRecords, kind: OpKind, policy: Policy, k4: number, tagId: number): void {
+  rec.putV4(kind, policy, v4KeyAddr(k4), k4 % 64, tagId);
+}
 
 /** An entry as planning sees it (committed state or a planned op). */
 interface Cur {
@@ -913,7 +921,7 @@ export class EntryStore implements EntryService {
       prefixLen = keyToBytes(key, family, addr);
     }
     return {
-      kind: kind === OP_DEL ? 'delete' : 'upsert',
+      kind: kernelKind(kind),
       policy: storePolicy(store),
       family,
       prefixLen,
@@ -945,7 +953,7 @@ export class EntryStore implements EntryService {
       const kind = c.kind[i]!;
       const store = c.store[i]!;
       const k4 = c.k4[i]!;
-      if (k4 >= 0) rec.putV4(kind === OP_DEL ? 'delete' : 'upsert', storePolicy(store), v4KeyAddr(k4), k4 % 64, c.tagId[i]!);
+      if (k4 >= 0) putV4Key(rec, kernelKind(kind), storePolicy(store), k4, c.tagId[i]!);
       else rec.put(this.#kernelOp(kind, store, ops.keyAt(i), c.tagId[i]!, ops.addrAt(i)));
     }
     return rec;
@@ -1454,8 +1462,7 @@ export class EntryStore implements EntryService {
       for (const slot of t.slots(store)) {
         const tagId = t.tagId[slot]!;
         if (family === 4) {
-          const k4 = t.key4[slot]!;
-          rec.putV4('upsert', policy, v4KeyAddr(k4), k4 % 64, tagId);
+          putV4Key(rec, 'upsert', policy, t.key4[slot]!, tagId);
         } else {
           const prefixLen = t.addrOf(slot, addr6);
           rec.put({ kind: 'upsert', policy, family, prefixLen, addr: addr6, tagId });

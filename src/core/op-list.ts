@@ -98,15 +98,11 @@ export class OpList {
     if (this.#n + n > this.#c.kind.length) this.#c = columns(this.#n + n, this.#c);
   }
 
-  push(op: POp): number {
-    return this.add(op.kind, op.store, op.key, op.ks, op.addr, op.k4, op.tagId, op.tag, op.creation, op.expiration, op.prevTagId, op.req);
-  }
-
   /**
-   * push() without the POp: the planner's per-entry path, where a peer
-   * batch of 10,000 jobs would leave 10,000 objects alive for the whole
-   * round trip to the kernel. `key` is only read for IPv6 ops (k4 < 0).
-   * Returns the op's index.
+   * Appends an op given field by field, not as a POp: on the planner's
+   * per-entry path a peer batch of 10,000 jobs would otherwise leave 10,000
+   * objects alive for the whole round trip to the kernel. `key` is only
+   * read for IPv6 ops (k4 < 0). Returns the op's index.
    */
   add(
     kind: number, store: number, key: string, ks: number, addr: Uint8Array | undefined, k4: number,
