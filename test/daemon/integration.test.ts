@@ -182,7 +182,7 @@ describe('daemon integration (pinned maps read with bpftool)', { skip, timeout: 
       const after = pgrep();
       assert.equal(after.length, 1);
       assert.notEqual(after[0], helpers[0]);
-      assert.match(d.output(), /couic-helper restarted and resynced/);
+      await d.waitForOutput(/couic-helper restarted and resynced/);
       const { api } = await assertKernelMatchesApi(d, pinDir);
       assert.equal(api.size, acked.length);
       for (const c of acked) assert.ok(api.has(`drop|${c}`));

@@ -70,6 +70,12 @@ export interface Daemon {
   readonly pid: number;
   /** Everything the current process printed on stdout and stderr so far. */
   output(): string;
+  /**
+   * Resolves with the output once it matches `re`; rejects with the output
+   * after `timeoutMs`. The daemon's log is buffered (up to 200 ms, see
+   * src/log.ts): a line is awaited, never read right after what caused it.
+   */
+  waitForOutput(re: RegExp, timeoutMs?: number): Promise<string>;
   /** Sends a signal; resolves with the exit status once the process is gone. */
   kill(signal?: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   /** SIGTERM (SIGKILL after 10 s), then removes the temp dir. */
@@ -265,6 +271,14 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<Daemon> {
       return child?.pid ?? -1;
     },
     output: () => out,
+    async waitForOutput(re: RegExp, timeoutMs = 10_000): Promise<string> {
+      const deadline = Date.now() + timeoutMs;
+      while (!re.test(out)) {
+        if (Date.now() > deadline) throw new Error(`no output matching ${String(re)} within ${timeoutMs} ms:\n${out}`);
+        await sleep(25);
+      }
+      return out;
+    },
     kill,
     async stop(): Promise<void> {
       await terminate();
