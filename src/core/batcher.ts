@@ -7,6 +7,13 @@
  *
  * Every other task that must not interleave with batches (compaction)
  * goes through exclusive() on the same queue.
+ *
+ * Planning ahead (`ahead`): while a batch runs, requests arriving are
+ * handed to `ahead` one by one, in order, and form the next batch (up to
+ * the same weight limit), so the caller can plan them while the running
+ * batch waits for the kernel and the disk. The next flush runs exactly
+ * those requests; a request `ahead` refuses stays pending with everything
+ * behind it.
  */
 import PQueue from 'p-queue';
 import { AppError } from '../errors.js';
@@ -30,6 +37,12 @@ export interface BatcherOptions<R extends BatchRequest> {
   readonly run: (batch: R[]) => Promise<R[]>;
   /** Called when `run` throws: every request of the batch is rejected with this error. */
   readonly onRunError?: (err: unknown) => Error;
+  /**
+   * Offered each request submitted while a batch runs (batching only):
+   * true = taken into the next batch (planned ahead by the caller), false =
+   * left pending.
+   */
+  readonly ahead?: (req: R) => boolean;
 }
 
 export class Batcher<R extends BatchRequest> {
@@ -38,6 +51,10 @@ export class Batcher<R extends BatchRequest> {
   readonly #batching: boolean;
   readonly #maxBatchWeight: number;
   #pending: R[] = [];
+  /** The next batch, taken while the running one runs (see `ahead`). */
+  #ahead: R[] = [];
+  #aheadWeight = 0;
+  #running = false;
   #outstanding = 0;
   #scheduled = false;
   #closed: string | undefined;
@@ -57,7 +74,7 @@ export class Batcher<R extends BatchRequest> {
 
   /** Requests waiting for a batch. */
   get waiting(): number {
-    return this.#pending.length;
+    return this.#pending.length + this.#ahead.length;
   }
 
   /** Batches run so far (each = one helper round trip for a mutation batch). */
@@ -78,6 +95,7 @@ export class Batcher<R extends BatchRequest> {
     this.#requests += 1;
     this.#pending.push(req);
     this.#schedule();
+    this.#takeAhead();
   }
 
   /** Internal submissions (expiry) bypass the bound but not the order. */
@@ -86,6 +104,7 @@ export class Batcher<R extends BatchRequest> {
     this.#outstanding += Math.max(1, req.weight);
     this.#pending.push(req);
     this.#schedule();
+    this.#takeAhead();
   }
 
   /** Runs `fn` on the queue, between batches. */
@@ -99,7 +118,29 @@ export class Batcher<R extends BatchRequest> {
     void this.queue.add(() => this.#flush());
   }
 
+  /** While a batch runs: offers the pending requests, front first, to `ahead`. */
+  #takeAhead(): void {
+    const ahead = this.#o.ahead;
+    if (!this.#running || ahead === undefined || !this.#batching) return;
+    while (this.#pending.length > 0) {
+      const r = this.#pending[0]!;
+      if (r.solo === true) return;
+      const rw = Math.max(1, r.weight);
+      if (this.#ahead.length > 0 && this.#aheadWeight + rw > this.#maxBatchWeight) return;
+      if (!ahead(r)) return;
+      this.#pending.shift();
+      this.#ahead.push(r);
+      this.#aheadWeight += rw;
+    }
+  }
+
   #take(): R[] {
+    if (this.#ahead.length > 0) {
+      const a = this.#ahead;
+      this.#ahead = [];
+      this.#aheadWeight = 0;
+      return a;
+    }
     const p = this.#pending;
     const first = p[0];
     if (first === undefined) return [];
@@ -128,18 +169,28 @@ export class Batcher<R extends BatchRequest> {
     this.#schedule();
     this.#batches += 1;
     let again: R[] = [];
+    this.#running = true;
     try {
-      again = await this.#o.run(batch);
+      // run() plans its batch before its first await: what arrives from
+      // now on (and what the weight limit left pending) is planned ahead.
+      const done = this.#o.run(batch);
+      this.#takeAhead();
+      again = await done;
     } catch (err) {
       const e = this.#o.onRunError?.(err) ?? new AppError('internal', undefined, {}, { cause: err });
       for (const r of batch) r.reject(e);
+    } finally {
+      this.#running = false;
     }
     let done = 0;
     for (const r of batch) done += Math.max(1, r.weight);
     for (const r of again) done -= Math.max(1, r.weight);
     this.#outstanding -= done;
     if (again.length > 0) {
-      this.#pending = [...again, ...this.#pending];
+      // They go first, before the batch taken ahead (its plan assumed this batch whole).
+      this.#pending = [...again, ...this.#ahead, ...this.#pending];
+      this.#ahead = [];
+      this.#aheadWeight = 0;
       this.#schedule();
     }
   }
@@ -147,7 +198,7 @@ export class Batcher<R extends BatchRequest> {
   /** Refuses new requests (with `reason`) and waits until everything queued is done. */
   async drain(reason = 'couic is shutting down'): Promise<void> {
     this.#closed ??= reason;
-    while (this.#pending.length > 0 || this.queue.size > 0 || this.queue.pending > 0) {
+    while (this.#pending.length > 0 || this.#ahead.length > 0 || this.queue.size > 0 || this.queue.pending > 0) {
       await this.queue.onIdle();
     }
   }

@@ -19,6 +19,14 @@
  * is checked first), the ops planned after it are undone in the kernel and
  * their requests planned again in the next batch, so every answer matches
  * sequential execution.
+ *
+ * While a batch waits for the kernel and the disk, the API requests that
+ * arrive (creates, removes, peer bodies) are planned at once on top of it,
+ * as if it were committed (#planAhead); a plan of EARLY_SEND_MIN ops or
+ * more goes to the helper straight away, queued behind it (#sendEarly). It
+ * is journaled, committed and answered only in its own turn, and only if
+ * the batch under it committed whole; otherwise what it sent is undone in
+ * the kernel and its requests are planned again.
  */
 import type { Logger } from 'pino';
 import { AppError } from '../errors.js';
@@ -34,6 +42,7 @@ import { CoreEvents, type EntryEvent } from './events.js';
 import { ExpiryHeap, ExpiryTimer } from './expiry.js';
 import type { Journal, RecordEncoder, ReplaySink } from './journal.js';
 import { RecordEncoder as Encoder } from './journal.js';
+import { NumberIndex } from './num-index.js';
 import { OpList } from './op-list.js';
 import { Mutex } from './mutex.js';
 import type { HelperSupervisor } from './supervisor.js';
@@ -53,6 +62,13 @@ const RESYNC_CHUNK = 65_536;
 const SEND_CHUNK = 8_192;
 /** Batches of up to this many ops go in one BATCH call. */
 const SEND_WHOLE_MAX = 32_768;
+/**
+ * A batch planned ahead goes to the helper as soon as it has this many ops
+ * (a peer body, an array of bans), queued behind the batch in flight: the
+ * kernel applies it while that batch is committed and answered. Smaller
+ * ones keep gathering requests until their turn (one journal write each).
+ */
+const EARLY_SEND_MIN = 1_024;
 
 /* ------------------------------------------------------------------ */
 /* Errors (Couic's texts, spec §1.7)                                    */
@@ -181,7 +197,6 @@ function putV4Key(rec: BatchRecords, kind: OpKind, policy: Policy, k4: number, t
 
 /** An entry as planning sees it (committed state or a planned op). */
 interface Cur {
-  readonly kind?: number;
   readonly tagId: number;
   readonly tag: string;
   readonly creation: number;
@@ -199,16 +214,72 @@ interface ReqPlan {
   retry?: string[];
 }
 
+/** Requests that may be planned ahead, on top of the batch in flight (see #planAhead). */
+const AHEAD_KINDS: ReadonlySet<Req['kind']> = new Set(['create', 'remove', 'peer']);
+
+/** A plan's ops sent to the helper ahead of their turn. */
+interface EarlySend {
+  readonly h: Helper;
+  /** The kernel's statuses of the ops (after `resets`). */
+  readonly statuses: Promise<OpStatus[]>;
+  /** Tag ids reset before the ops. */
+  readonly resets: readonly number[];
+  /** The journal records of the ops, encoded meanwhile; written in the batch's turn. */
+  readonly pre: RecordEncoder;
+}
+
 /** What planning a batch produced. */
 class Plan {
+  /**
+   * The plan of the batch in flight when this one was planned ahead: its
+   * ops are looked up as if committed. Cleared once that batch committed
+   * whole (the plan then stands on the committed state alone).
+   */
+  base: Plan | undefined;
+  /** A set reload: its ops are not all in the overlay, so it is no base. */
+  solo = false;
+  /** Every op and request of the batch is committed. */
+  committed = false;
+  /** Planning on top of this one failed: no more of it. */
+  noAhead = false;
+  /** Sent to the helper before its turn (see EARLY_SEND_MIN). */
+  early: EarlySend | undefined;
+  /** Reused tag ids to reset in the kernel before the ops (again on a retry). */
+  readonly resets: number[] = [];
   readonly ops = new OpList();
   readonly reqs: ReqPlan[] = [];
   /**
    * Index in `ops` of the last planned op per key (a DEL op = absent), by
-   * key number in IPv4 stores (op.k4: no key text hashed), by key text in
-   * IPv6 ones.
+   * key number in IPv4 stores (op.k4: no key text hashed, no heap number per
+   * key as a Map would make), by key text in IPv6 ones. Made on first use.
    */
-  readonly overlay: Map<string | number, number>[] = [new Map(), new Map(), new Map(), new Map()];
+  readonly #v4: (NumberIndex | undefined)[] = [undefined, undefined];
+  readonly #v6: (Map<string, number> | undefined)[] = [undefined, undefined];
+
+  /** Index of the last planned op on `key` in `store` (`k4` = its key number in IPv4 stores, else -1). */
+  opOf(store: number, key: string, k4: number): number | undefined {
+    return k4 >= 0 ? this.#v4[store >> 1]?.get(k4) : this.#v6[store >> 1]?.get(key);
+  }
+
+  setOp(store: number, key: string, k4: number, i: number): void {
+    if (k4 >= 0) (this.#v4[store >> 1] ??= new NumberIndex()).set(k4, i);
+    else (this.#v6[store >> 1] ??= new Map()).set(key, i);
+  }
+
+  constructor(base?: Plan) {
+    this.base = base;
+  }
+
+  /** Room in the overlay of IPv4 store `store` for `n` more keys (a peer request's jobs). */
+  reserveV4(store: number, n: number): void {
+    (this.#v4[store >> 1] ??= new NumberIndex()).reserve(n);
+  }
+
+  /** Keys of `store` with a planned op. */
+  overlaySize(store: number): number {
+    return ((store & 1) === 0 ? this.#v4[store >> 1] : this.#v6[store >> 1])?.size ?? 0;
+  }
+
   readonly mapDelta = new Int32Array(8);
   /** Planned claim states by key (null = unclaimed). */
   readonly claimOverlay = new Map<string, ClaimState | null>();
@@ -325,6 +396,11 @@ export class EntryStore implements EntryService {
   #claimTimer: NodeJS.Timeout | undefined;
   /** Expiration (s) the claim timer is armed for; Infinity when idle. */
   #claimArmedFor = Infinity;
+  /** The plan of the batch being applied, until it is committed or given up. */
+  #inflight: Plan | undefined;
+  /** The next batch, planned on top of #inflight while it is applied. */
+  #ahead: { readonly plan: Plan; readonly batch: Req[]; readonly now: number } | undefined;
+  readonly #aheadStats = { planned: 0, sentEarly: 0, dropped: 0 };
 
   constructor(opts: EntryStoreOptions, heap?: ExpiryHeap) {
     this.#sup = opts.supervisor;
@@ -344,6 +420,7 @@ export class EntryStore implements EntryService {
       maxPending: opts.maxPending ?? 262_144,
       batching: this.#batching,
       run: (batch) => this.#runBatch(batch),
+      ahead: (req) => this.#planAhead(req),
     });
   }
 
@@ -353,6 +430,14 @@ export class EntryStore implements EntryService {
     this.#startClaims();
     // A long journal tail is compacted soon, but not while the daemon is still starting.
     if (this.#journal.recordsSinceSnapshot >= this.#compactAfter) setTimeout(() => this.#maybeCompact(), 2000).unref();
+  }
+
+  /**
+   * Batches run on a plan made ahead, sent to the helper before their turn,
+   * and plans made ahead then given up (their base did not commit whole).
+   */
+  get aheadStats(): Readonly<{ planned: number; sentEarly: number; dropped: number }> {
+    return { ...this.#aheadStats };
   }
 
   /** Helper round trips carrying map ops (BATCH requests). */
@@ -567,8 +652,10 @@ export class EntryStore implements EntryService {
   }
 
   #claimCur(plan: Plan, key: string): ClaimState | undefined {
-    const o = plan.claimOverlay.get(key);
-    if (o !== undefined) return o ?? undefined;
+    for (let p: Plan | undefined = plan; p !== undefined; p = p.base) {
+      const o = p.claimOverlay.get(key);
+      if (o !== undefined) return o ?? undefined;
+    }
     return this.#claims.get(key);
   }
 
@@ -700,11 +787,12 @@ export class EntryStore implements EntryService {
 
   /** `k4` = #keyNum(store, key). */
   #cur(plan: Plan, store: number, key: string, k4 = this.#keyNum(store, key)): Cur | undefined {
-    const o = plan.overlay[store]!.get(k4 >= 0 ? k4 : key);
-    if (o !== undefined) {
-      const c = plan.ops.cols;
+    for (let p: Plan | undefined = plan; p !== undefined; p = p.base) {
+      const o = p.opOf(store, key, k4);
+      if (o === undefined) continue;
+      const c = p.ops.cols;
       if (c.kind[o] === OP_DEL) return undefined;
-      return { tagId: c.tagId[o]!, tag: plan.ops.tagAt(o), creation: c.creation[o]!, expiration: c.expiration[o]! };
+      return { tagId: c.tagId[o]!, tag: p.ops.tagAt(o), creation: c.creation[o]!, expiration: c.expiration[o]! };
     }
     const t = this.#table;
     const slot = this.#slotOf(store, key, k4);
@@ -718,8 +806,18 @@ export class EntryStore implements EntryService {
     const caps = this.#sup.helper?.hello.capacity;
     if (caps === undefined) return undefined; // checked again by the kernel
     const cap = caps[ks] ?? Infinity;
-    if (this.#table.mapCounts[ks]! + plan.mapDelta[ks]! >= cap) return mapFullError(cap);
+    const planned = plan.mapDelta[ks]! + (plan.base?.mapDelta[ks] ?? 0);
+    if (this.#table.mapCounts[ks]! + planned >= cap) return mapFullError(cap);
     return undefined;
+  }
+
+  /** Whether `key` is in `store` once the plan (and its base) is applied. */
+  #present(plan: Plan, store: number, key: string, k4: number): boolean {
+    for (let p: Plan | undefined = plan; p !== undefined; p = p.base) {
+      const o = p.opOf(store, key, k4);
+      if (o !== undefined) return p.ops.cols.kind[o] !== OP_DEL;
+    }
+    return this.#slotOf(store, key, k4) !== undefined;
   }
 
   /** Table slot of `key` in `store`, by key number when `k4` holds it. */
@@ -748,17 +846,13 @@ export class EntryStore implements EntryService {
   #planAdd(plan: Plan, r: number, store: number, cidr: Cidr | string, tag: string, creation: number, expiration: number, absent = false, overlay = true): AppError | undefined {
     const key = typeof cidr === 'string' ? cidr : cidr.text;
     const k4 = this.#keyNum(store, cidr);
-    const ov = plan.overlay[store]!;
-    if (!absent) {
-      const o = ov.get(k4 >= 0 ? k4 : key);
-      if (o !== undefined ? plan.ops.cols.kind[o] !== OP_DEL : this.#slotOf(store, key, k4) !== undefined) return conflictError(key);
-    }
+    if (!absent && this.#present(plan, store, key, k4)) return conflictError(key);
     const ks = this.#kslot(store, cidr, k4);
     const full = this.#checkCapacity(plan, ks);
     if (full !== undefined) return full;
     const tagId = this.#tags.acquire(tag);
     const i = plan.ops.add(OP_ADD, store, key, ks, this.#opAddr(cidr, k4), k4, tagId, tag, creation, expiration, 0, r);
-    if (overlay) ov.set(k4 >= 0 ? k4 : key, i);
+    if (overlay) plan.setOp(store, key, k4, i);
     plan.mapDelta[ks]! += 1;
     return undefined;
   }
@@ -767,7 +861,7 @@ export class EntryStore implements EntryService {
   #planDel(plan: Plan, r: number, store: number, key: string, cur: Cur, addr?: Uint8Array, k4 = this.#keyNum(store, key), overlay = true): void {
     const ks = this.#kslot(store, key, k4);
     const i = plan.ops.add(OP_DEL, store, key, ks, k4 >= 0 ? undefined : addr, k4, cur.tagId, cur.tag, 0, 0, cur.tagId, r);
-    if (overlay) plan.overlay[store]!.set(k4 >= 0 ? k4 : key, i);
+    if (overlay) plan.setOp(store, key, k4, i);
     plan.mapDelta[ks]! -= 1;
   }
 
@@ -776,7 +870,7 @@ export class EntryStore implements EntryService {
     const key = typeof cidr === 'string' ? cidr : cidr.text;
     const k4 = this.#keyNum(store, cidr);
     const i = plan.ops.add(OP_UPD, store, key, this.#kslot(store, cidr, k4), this.#opAddr(cidr, k4), k4, tagId, tag, creation, expiration, cur.tagId, r);
-    if (overlay) plan.overlay[store]!.set(k4 >= 0 ? k4 : key, i);
+    if (overlay) plan.setOp(store, key, k4, i);
   }
 
   #planRemove(plan: Plan, r: number, policy: Policy, cidr: Cidr, allowSet: boolean): AppError | undefined {
@@ -803,6 +897,11 @@ export class EntryStore implements EntryService {
         rp.error = this.#planRemove(plan, r, req.policy, req.cidr, false);
         break;
       case 'peer':
+        if (req.jobs.length > 256) {
+          // Room for every job at once: a 10,000-job body otherwise grows the op columns and the overlay ten times.
+          plan.ops.reserve(req.jobs.length);
+          plan.reserveV4(storeIndex(req.policy, 4), req.jobs.length);
+        }
         for (const job of req.jobs) {
           const e = job.entry;
           rp.error = job.action === 'add'
@@ -842,7 +941,7 @@ export class EntryStore implements EntryService {
           // while the target is walked.
           const store = storeIndex(req.policy, t.cidr.family);
           let cur: Cur | undefined;
-          if (plan.overlay[store]!.size === 0) {
+          if (plan.overlaySize(store) === 0) {
             const slot = tbl.slotOf(store, key);
             if (slot !== undefined) {
               // Unchanged set entry (the common case of a full diff): no Cur built.
@@ -1017,30 +1116,150 @@ export class EntryStore implements EntryService {
     return statuses;
   }
 
+  /**
+   * Plans `req` into the next batch while the batch in flight waits for the
+   * kernel and the disk (Batcher `ahead`), as if that batch were committed.
+   * The plan is used only if that batch commits whole (#takeAhead); else
+   * its requests are planned again. Returns false to leave `req` pending.
+   */
+  #planAhead(req: Req): boolean {
+    const base = this.#inflight;
+    if (base === undefined || base.solo || base.noAhead || !AHEAD_KINDS.has(req.kind)) return false;
+    let a = this.#ahead;
+    if (a !== undefined && (a.plan.base !== base || a.plan.early !== undefined)) return false;
+    a ??= this.#ahead = { plan: new Plan(base), batch: [], now: nowSeconds() };
+    try {
+      a.plan.reqs.push(this.#planRequest(a.plan, a.batch.length, req, a.now));
+    } catch (err) {
+      // Not planned whole: give the plan up; its requests are planned with their batch.
+      this.#log.warn({ err }, 'planning ahead failed, the requests are planned with their batch');
+      base.noAhead = true;
+      void this.#dropAhead(); // never sent early: releases synchronously
+      return false;
+    }
+    a.batch.push(req);
+    if (a.plan.ops.length >= EARLY_SEND_MIN) {
+      try {
+        this.#sendEarly(a.plan);
+      } catch (err) {
+        // Nothing was sent: the plan goes to the helper in its turn.
+        this.#log.warn({ err }, 'sending a batch early failed, it is sent in its turn');
+      }
+    }
+    return true;
+  }
+
+  /**
+   * Sends the ops of a plan made ahead to the helper now, behind the batch
+   * in flight (the helper applies requests in order). The plan takes no
+   * more requests. If the batch in flight does not commit whole, these ops
+   * are undone in the kernel before their requests are planned again
+   * (#dropAhead); nothing is journaled or answered before the plan's turn.
+   */
+  #sendEarly(plan: Plan): void {
+    const h = this.#sup.helper;
+    const n = plan.ops.length;
+    if (h === undefined || !this.#batching || n > SEND_WHOLE_MAX) return;
+    // Everything that can throw comes before the first byte is sent.
+    const rec = this.#records(plan.ops, 0, n);
+    const pre = new Encoder(64 + plan.ops.journalBytes + plan.claimChanges.length * 48);
+    this.#journalOps(pre, plan.ops, 0, n);
+    // Reused tag ids of this plan (only this plan was planned since the batch in flight took its own).
+    const maxTags = h.hello.maxTags;
+    const resets = this.#tags.takeResets().filter((id) => id > 0 && id < maxTags);
+    const reset = resets.length > 0 ? h.resetTags(resets) : undefined;
+    const records = h.applyRecords(rec);
+    this.#helperCalls += 1;
+    const statuses = reset === undefined ? records : reset.then(() => records);
+    records.catch(() => {});
+    statuses.catch(() => {}); // awaited in the plan's turn
+    plan.early = { h, statuses, resets, pre };
+    this.#aheadStats.sentEarly += 1;
+  }
+
+  /**
+   * Gives up the plan made ahead: ops it sent early are undone in the
+   * kernel (back to the committed state), its tag references released.
+   */
+  async #dropAhead(): Promise<void> {
+    const a = this.#ahead;
+    if (a === undefined) return;
+    this.#ahead = undefined;
+    this.#aheadStats.dropped += 1;
+    const early = a.plan.early;
+    a.plan.early = undefined;
+    if (early !== undefined) {
+      // Whatever the kernel took goes back to the committed state. A helper
+      // that failed the request is restarted, and its resync does that.
+      let failed: unknown;
+      await early.statuses.catch((err: unknown) => (failed = err ?? new Error('helper request failed')));
+      if (this.#sup.helper === early.h) {
+        if (failed !== undefined) this.#sup.fail(early.h, failed);
+        else await this.#lock.run(() => this.#restoreKernel(early.h, a.plan.ops, 0));
+      }
+    }
+    this.#releaseFrom(a.plan, 0);
+  }
+
+  /**
+   * The plan made ahead for `batch` when it still holds (same requests, its
+   * base committed whole); 'stale' when one was made that does not.
+   */
+  #takeAhead(batch: readonly Req[]): { plan: Plan; now: number } | 'stale' | undefined {
+    const a = this.#ahead;
+    if (a === undefined) return undefined;
+    const same = a.batch.length === batch.length && a.batch.every((r, i) => r === batch[i]);
+    if (!same || a.plan.base?.committed !== true) return 'stale';
+    this.#ahead = undefined;
+    a.plan.base = undefined;
+    this.#aheadStats.planned += 1;
+    return a;
+  }
+
   async #runBatch(batch: Req[]): Promise<Req[]> {
-    const now = nowSeconds();
-    const plan = new Plan();
-    for (let r = 0; r < batch.length; r += 1) plan.reqs.push(this.#planRequest(plan, r, batch[r]!, now));
-    const resets = this.#tags.takeResets();
+    // No await before the plan exists (the Batcher plans ahead on it right after calling us),
+    // but a stale plan made ahead is undone first, in the kernel too.
+    let ahead = this.#takeAhead(batch);
+    if (ahead === 'stale') {
+      await this.#dropAhead();
+      ahead = undefined;
+    }
+    const now = ahead?.now ?? nowSeconds();
+    let plan: Plan;
+    if (ahead !== undefined) {
+      plan = ahead.plan;
+    } else {
+      plan = new Plan();
+      for (let r = 0; r < batch.length; r += 1) plan.reqs.push(this.#planRequest(plan, r, batch[r]!, now));
+    }
+    plan.solo = batch.some((r) => r.kind === 'sets');
+    plan.resets.push(...this.#tags.takeResets());
     let deadline = Infinity;
     for (const req of batch) deadline = Math.min(deadline, req.deadline);
 
     if (plan.ops.length === 0 && plan.claimChanges.length === 0) {
       // Nothing for the kernel or the journal: answer at once.
       this.#finish(batch, plan, plan.reqs.length, now);
+      plan.committed = true;
       return [];
     }
 
-    for (;;) {
-      let h: Helper;
-      try {
-        h = await this.#sup.waitReady(deadline);
-      } catch (err) {
-        this.#abort(batch, plan, err instanceof AppError ? err : new AppError('unavailable'));
-        return [];
+    // From here until it is committed, the next batch may be planned on top of this one.
+    this.#inflight = plan;
+    try {
+      for (;;) {
+        let h: Helper;
+        try {
+          h = await this.#sup.waitReady(deadline);
+        } catch (err) {
+          this.#abort(batch, plan, err instanceof AppError ? err : new AppError('unavailable'));
+          return [];
+        }
+        const out = await this.#lock.run(() => this.#applyLocked(h, batch, plan, now));
+        if (out !== 'retry') return out;
       }
-      const out = await this.#lock.run(() => this.#applyLocked(h, batch, plan, resets, now));
-      if (out !== 'retry') return out;
+    } finally {
+      if (this.#inflight === plan) this.#inflight = undefined;
     }
   }
 
@@ -1057,14 +1276,22 @@ export class EntryStore implements EntryService {
     this.#log.warn({ requests: batch.length, ops: plan.ops.length, err: err.message }, 'batch failed');
   }
 
-  async #applyLocked(h: Helper, batch: Req[], plan: Plan, resets: number[], now: number): Promise<Req[] | 'retry'> {
+  async #applyLocked(h: Helper, batch: Req[], plan: Plan, now: number): Promise<Req[] | 'retry'> {
     if (this.#sup.helper !== h) return 'retry';
     const ops = plan.ops;
     // The journal frame of the batch as if the kernel takes every op, encoded
     // and written while the helper applies the ops: the fdatasync and the
     // helper round trip overlap. A refusal or a lost helper is undone in the
     // journal by a second frame (#journalUndo) before anything is answered.
-    const pre = new Encoder(64 + ops.journalBytes + plan.claimChanges.length * 48);
+    // Sent early (#sendEarly) to this very helper: its statuses and journal
+    // records are at hand. Sent to a helper since lost: sent again.
+    let early = plan.early;
+    plan.early = undefined;
+    if (early !== undefined && early.h !== h) {
+      plan.resets.unshift(...early.resets);
+      early = undefined;
+    }
+    const pre = early?.pre ?? new Encoder(64 + ops.journalBytes + plan.claimChanges.length * 48);
     let written: Promise<unknown> | undefined;
     let journalError: unknown;
     // Claim changes of the whole batch (the last state per key): journaled now, committed unless the kernel refuses an op.
@@ -1086,9 +1313,15 @@ export class EntryStore implements EntryService {
     let helperError: unknown;
     try {
       const maxTags = h.hello.maxTags;
-      const toReset = resets.filter((id) => id > 0 && id < maxTags);
+      const toReset = plan.resets.filter((id) => id > 0 && id < maxTags);
       if (toReset.length > 0) await h.resetTags(toReset);
-      statuses = await this.#sendPlan(h, ops, pre, writeJournal);
+      if (early !== undefined) {
+        writeJournal();
+        statuses = await early.statuses;
+      } else {
+        const sp = this.#sendPlan(h, ops, pre, writeJournal);
+        statuses = await sp;
+      }
     } catch (err) {
       helperError = err ?? new Error('helper request failed');
     }
@@ -1098,6 +1331,8 @@ export class EntryStore implements EntryService {
     if (statuses === undefined) {
       // Gone or wedged: either way it is not ready any more (no hot retry loop).
       this.#sup.fail(h, helperError);
+      // Resets sent early may not have been applied: sent again with the retry.
+      if (early !== undefined) plan.resets.unshift(...early.resets);
       this.#log.warn({ err: (helperError as Error).message, ops: ops.length }, 'helper failed during a batch, waiting for its restart');
       // The batch is planned again once the helper is back; the journal must
       // not keep it meanwhile (its requests may end up refused).
@@ -1148,6 +1383,8 @@ export class EntryStore implements EntryService {
     // The journal holds the batch: it is authoritative. A failure from here
     // on would leave memory half-updated against the kernel and the journal,
     // so the process exits and a restart replays a consistent state.
+    // Committed below: a plan made ahead from now on would count this batch twice.
+    if (this.#inflight === plan) this.#inflight = undefined;
     try {
       this.#commit(ops, committedOps, batch);
       // Claim changes that go with the committed ops (the last state per key).
@@ -1157,6 +1394,7 @@ export class EntryStore implements EntryService {
         this.#rearmClaims();
       }
       this.#finish(batch, plan, committedReqs, now);
+      plan.committed = k < 0;
       this.#maybeCompact();
     } catch (err) {
       this.#fatal(err);

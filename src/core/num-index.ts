@@ -100,10 +100,16 @@ export class NumberIndex {
     return removed;
   }
 
-  #grow(): void {
+  /** Makes room for `extra` more keys at once (one rehash instead of one per doubling). */
+  reserve(extra: number): void {
+    let n = this.#keys.length;
+    while ((this.#size + extra) * 2 > n) n *= 2;
+    if (n > this.#keys.length) this.#grow(n);
+  }
+
+  #grow(n = this.#keys.length * 2): void {
     const oldK = this.#keys;
     const oldV = this.#vals;
-    const n = oldK.length * 2;
     this.#keys = new Float64Array(n).fill(-1);
     this.#vals = new Int32Array(n);
     this.#mask = n - 1;

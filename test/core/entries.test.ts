@@ -12,7 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
 import { openCore, type Core, type CoreOptions } from '../../src/core/core.js';
 import type { EntryStore } from '../../src/core/entries.js';
-import type { Actor, Cidr, CreateRequest, Policy } from '../../src/core/types.js';
+import type { Actor, Cidr, CreateRequest, PeerJob, Policy } from '../../src/core/types.js';
 import { AppError } from '../../src/errors.js';
 import { silentLogger } from '../../src/log.js';
 import { formatCidr, parseCidr } from '../../src/net/cidr.js';
@@ -94,9 +94,6 @@ async function rejectsWith(p: Promise<unknown>, code: string, message?: RegExp):
 function faulty(h: Helper, rewrite: (ops: readonly MapOp[], st: OpStatus[]) => Promise<OpStatus[]> | OpStatus[]): Helper {
   return new Proxy(h, {
     get(target, prop) {
-      if (prop === 'applyBatch') {
-        return async (ops: readonly MapOp[]) => rewrite(ops, await target.applyBatch(ops));
-      }
       if (prop === 'applyRecords') {
         return async (rec: BatchRecords) => rewrite(rec.ops(), await target.applyRecords(rec));
       }
@@ -107,9 +104,9 @@ function faulty(h: Helper, rewrite: (ops: readonly MapOp[], st: OpStatus[]) => P
 }
 
 /** Closes `o`, opens its journal dir again and runs `check` on it. */
-async function afterRestart(o: Opened, check: (re: Opened) => void | Promise<void>): Promise<void> {
+async function afterRestart(o: Opened, check: (re: Opened) => void | Promise<void>, caps?: Record<string, number>): Promise<void> {
   await o.core.close();
-  const re = await open({ dir: o.dir });
+  const re = await open({ dir: o.dir, ...(caps === undefined ? {} : { caps }) });
   try {
     await check(re);
   } finally {
@@ -462,6 +459,141 @@ describe('EntryStore limits and faults', { skip }, () => {
       // After the restart, work resumes.
       await new Promise((r) => setTimeout(r, 1700));
       await o.entries.create('drop', req('10.10.0.3/32'), actor);
+      assert.deepEqual(await kernelView(o.helper()), stateView(o.entries));
+    } finally {
+      await o.core.close();
+    }
+  });
+});
+
+/**
+ * Holds the statuses of the first BATCH that `match`es until release(): the
+ * batch stays in flight (its ops are in the kernel already) so the next one
+ * is planned ahead of it. `held` resolves once that batch is held.
+ */
+function holdFirst(match: (ops: readonly MapOp[]) => boolean, then: Wrap = (h) => h): { wrap: Wrap; held: Promise<void>; release(): void } {
+  let armed = true;
+  let onHeld!: () => void;
+  const held = new Promise<void>((r) => (onHeld = r));
+  let release!: () => void;
+  const released = new Promise<void>((r) => (release = r));
+  return {
+    held,
+    release,
+    wrap: (h) => faulty(then(h), async (ops, st) => {
+      if (!armed || !match(ops)) return st;
+      armed = false;
+      onHeld();
+      await released;
+      return st;
+    }),
+  };
+}
+
+/** `n` peer add jobs for 10.<b>.x.y/32 (x.y counting from `from`), tag `tag`. */
+function peerAdds(b: number, n: number, tag: string, from = 0): PeerJob[] {
+  return Array.from({ length: n }, (_, k) => ({ action: 'add' as const, entry: req(`10.${b}.${(from + k) >> 8}.${(from + k) & 255}/32`, tag) }));
+}
+
+const inThird = (b: number) => (ops: readonly MapOp[]): boolean => ops.some((op) => op.kind === 'upsert' && op.addr[1] === b);
+
+describe('EntryStore planning ahead (the next batch planned and sent while one is in flight)', { skip }, () => {
+  it('a peer batch arriving during a batch in flight is planned on top of it and sent early: answers as if one after the other', async () => {
+    const gate = holdFirst(inThird(40));
+    const o = await open({ caps: { dropExact: 8192 }, wrap: gate.wrap });
+    try {
+      const a = o.entries.applyPeer('drop', peerAdds(40, 2000, 'a'), actor);
+      await gate.held;
+      // Planned on A as if committed: 10.40.0.5 exists (removable), 10.40.0.6 exists (a conflict would show).
+      const b = o.entries.applyPeer('drop', [{ action: 'remove', entry: req('10.40.0.5/32') }, ...peerAdds(41, 1500, 'b')], actor);
+      const c = o.entries.applyPeer('drop', [{ action: 'add', entry: req('10.42.0.1/32', 'c') }], actor);
+      await new Promise((r) => setImmediate(r));
+      assert.deepEqual(o.entries.aheadStats, { planned: 0, sentEarly: 1, dropped: 0 }, 'B was planned ahead and sent early; C waits for its turn');
+      gate.release();
+      await Promise.all([a, b, c]);
+      // C, left pending behind B, was planned ahead on B as soon as B ran.
+      assert.deepEqual(o.entries.aheadStats, { planned: 2, sentEarly: 1, dropped: 0 });
+      assert.equal(o.entries.count('drop'), 2000 - 1 + 1500 + 1);
+      assert.equal(o.entries.get('drop', cidr('10.40.0.5/32')), undefined);
+      assert.equal(o.entries.get('drop', cidr('10.41.5.219/32'))?.tag, 'b');
+      assert.deepEqual(await kernelView(o.helper()), stateView(o.entries));
+      const before = stateView(o.entries);
+      await afterRestart(o, (re) => assert.deepEqual(stateView(re.entries), before, 'the journal holds A then B'), { dropExact: 8192 });
+    } finally {
+      await o.core.close();
+    }
+  });
+
+  it('a conflict with the batch in flight is answered as sequential execution would', async () => {
+    const gate = holdFirst(inThird(44));
+    const o = await open({ caps: { dropExact: 8192 }, wrap: gate.wrap });
+    try {
+      const a = o.entries.applyPeer('drop', peerAdds(44, 1200, 'a'), actor);
+      await gate.held;
+      const b = o.entries.applyPeer('drop', [...peerAdds(45, 1100, 'b'), { action: 'add', entry: req('10.44.0.9/32', 'b') }, ...peerAdds(46, 10, 'b')], actor);
+      await new Promise((r) => setImmediate(r));
+      gate.release();
+      await a;
+      await rejectsWith(b, 'conflict', /submitted entry is not valid/);
+      assert.equal(o.entries.get('drop', cidr('10.44.0.9/32'))?.tag, 'a');
+      assert.equal(o.entries.get('drop', cidr('10.45.4.75/32'))?.tag, 'b', 'jobs before the failing one stay');
+      assert.equal(o.entries.get('drop', cidr('10.46.0.0/32')), undefined, 'jobs after it are not applied');
+      assert.equal(o.entries.aheadStats.planned, 1);
+      assert.deepEqual(await kernelView(o.helper()), stateView(o.entries));
+    } finally {
+      await o.core.close();
+    }
+  });
+
+  it('the batch in flight is refused by the kernel: the batch sent early is undone in the kernel and planned again', async () => {
+    // A's op on 10.50.0.66 is refused (undone in the kernel, reported 'error'), and A is held in flight meanwhile.
+    const gate = holdFirst(inThird(50), refuseOnce(66));
+    const o = await open({ caps: { dropExact: 8192 }, wrap: gate.wrap });
+    try {
+      const a = o.entries.applyPeer('drop', peerAdds(50, 1000, 'a'), actor);
+      await gate.held;
+      // Planned on A whole, B removes 10.50.0.200 then adds 1,100 entries, sent early; C conflicts
+      // on 10.50.0.150. After A's refusal at job 66 neither exists: planned again, B's remove is
+      // not found (so none of its adds may stay in the kernel) and C's add succeeds.
+      const b = o.entries.applyPeer('drop', [{ action: 'remove', entry: req('10.50.0.200/32') }, ...peerAdds(51, 1100, 'b')], actor);
+      await new Promise((r) => setImmediate(r));
+      const c = o.entries.applyPeer('drop', [{ action: 'add', entry: req('10.50.0.150/32', 'c') }], actor);
+      assert.equal(o.entries.aheadStats.sentEarly, 1, 'B was sent early');
+      gate.release();
+      await rejectsWith(a, 'internal', /kernel map update failed/);
+      await rejectsWith(b, 'not_found');
+      await c;
+      assert.deepEqual(o.entries.aheadStats, { planned: 0, sentEarly: 1, dropped: 1 });
+      assert.ok(o.entries.get('drop', cidr('10.50.0.65/32')), 'A before the refused job stays');
+      assert.equal(o.entries.get('drop', cidr('10.50.0.66/32')), undefined);
+      assert.equal(o.entries.get('drop', cidr('10.50.0.67/32')), undefined, 'A after the refused job is not applied');
+      assert.equal(o.entries.get('drop', cidr('10.51.0.0/32')), undefined, 'nothing of B is applied');
+      assert.equal(o.entries.get('drop', cidr('10.50.0.150/32'))?.tag, 'c');
+      assert.equal(o.entries.count('drop'), 66 + 1);
+      assert.deepEqual(await kernelView(o.helper()), stateView(o.entries), 'what B sent early and A left is undone in the kernel');
+      const before = stateView(o.entries);
+      await afterRestart(o, (re) => assert.deepEqual(stateView(re.entries), before), { dropExact: 8192 });
+    } finally {
+      await o.core.close();
+    }
+  });
+
+  it('the helper dies with a batch sent early: it restarts, both batches are applied to the new one, nothing is lost', async () => {
+    const gate = holdFirst(inThird(60));
+    const o = await open({ caps: { dropExact: 8192 }, wrap: gate.wrap });
+    try {
+      const pid1 = o.helper().pid!;
+      const a = o.entries.applyPeer('drop', peerAdds(60, 1500, 'a'), actor);
+      await gate.held;
+      const b = o.entries.applyPeer('drop', peerAdds(61, 1500, 'b'), actor);
+      await new Promise((r) => setImmediate(r));
+      assert.equal(o.entries.aheadStats.sentEarly, 1);
+      process.kill(pid1, 'SIGKILL');
+      await new Promise((r) => setTimeout(r, 100));
+      gate.release();
+      await Promise.all([a, b]);
+      assert.notEqual(o.helper().pid, pid1);
+      assert.equal(o.entries.count('drop'), 3000);
       assert.deepEqual(await kernelView(o.helper()), stateView(o.entries));
     } finally {
       await o.core.close();
