@@ -118,10 +118,12 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer | 
 }
 
 /**
- * A decoder tried before the strict one: returns the value, or undefined
- * to let the strict reader decide (it must then give the same value).
+ * A decoder tried before the strict one, on the bytes of an ASCII body
+ * (before any string of it is made: a big one costs more than the scan):
+ * returns the value, or undefined to let the strict reader decide (it must
+ * then give the same value).
  */
-export type FastDecoder<T> = (text: string) => T | undefined;
+export type FastDecoder<T> = (body: Buffer) => T | undefined;
 
 async function extract<T>(
   req: IncomingMessage,
@@ -134,6 +136,10 @@ async function extract<T>(
   if (buf === undefined) return { rejection: { kind: 'too_large' } };
   let text: string;
   if (isAscii(buf)) {
+    if (fast !== undefined) {
+      const v = fast(buf);
+      if (v !== undefined) return { ok: v };
+    }
     text = buf.toString('latin1');
   } else {
     try {
@@ -141,10 +147,6 @@ async function extract<T>(
     } catch {
       return { rejection: { kind: 'utf8' } };
     }
-  }
-  if (fast !== undefined) {
-    const v = fast(text);
-    if (v !== undefined) return { ok: v };
   }
   try {
     return { ok: decodeJson(text, decoder) };

@@ -10,8 +10,9 @@
  *   [ {"action": "add"|"remove", "entry": {"cidr": "...", "tag": "..."|null,
  *      "expiration": <integer>, "metadata": null}}, ... ]
  *
- * keys in any order, each at most once, JSON whitespace anywhere. Anything
- * else — an escape or control character in a string, another key, a
+ * keys in any order, each at most once, JSON whitespace anywhere, read
+ * from the body's bytes (no string of a whole body is made). Anything
+ * else — an escape, control or non-ASCII character in a string, another key, a
  * metadata object, a number with a sign, fraction or exponent or more than
  * 15 digits, a missing field, an invalid cidr, tag or expiration, any syntax
  * error — makes it give up (undefined) and the strict reader decodes the
@@ -100,10 +101,13 @@ class V4Job implements FastPeerJob, CreateRequest, KeyedCidr {
   }
 }
 
-/** Scanner state; `i` is the read position. */
+/** The bytes of an ASCII text (the literals the scanner matches). */
+const ascii = (text: string): Buffer => Buffer.from(text, 'latin1');
+
+/** Scanner state over the body's bytes; `i` is the read position. */
 class Scanner {
   i = 0;
-  readonly s: string;
+  readonly s: Buffer;
   readonly n: number;
   /** Bounds of the last string read (without quotes). */
   a = 0;
@@ -115,17 +119,21 @@ class Scanner {
    * before is recognized in place, without slicing or hashing it.
    */
   readonly #recent = new Array<string | undefined>(64);
-  constructor(s: string) {
+  constructor(s: Buffer) {
     this.s = s;
     this.n = s.length;
   }
 
-  /** Skips JSON whitespace; returns the next char code (NaN at the end). */
+  /** The byte at `i`, -1 past the end. */
+  at(i: number): number {
+    return i < this.n ? this.s[i]! : -1;
+  }
+
+  /** Skips JSON whitespace; returns the next byte (-1 at the end). */
   ws(): number {
-    const s = this.s;
     let i = this.i;
     for (;;) {
-      const c = s.charCodeAt(i);
+      const c = this.at(i);
       if (c > 32 || (c !== 32 && c !== 10 && c !== 13 && c !== 9)) {
         this.i = i;
         return c;
@@ -134,21 +142,21 @@ class Scanner {
     }
   }
 
-  /** A string without escapes or control characters at `i` (a quote); sets a/b. */
+  /** A string without escapes, control or non-ASCII characters at `i` (a quote); sets a/b. */
   str(): boolean {
     const s = this.s;
     const n = this.n;
     let i = this.i + 1;
     const a = i;
     for (; i < n; i += 1) {
-      const c = s.charCodeAt(i);
+      const c = s[i]!;
       if (c === QUOTE) {
         this.a = a;
         this.b = i;
         this.i = i + 1;
         return true;
       }
-      if (c === BACKSLASH || c < 0x20) return false;
+      if (c === BACKSLASH || c < 0x20 || c >= 0x80) return false;
     }
     return false;
   }
@@ -159,20 +167,29 @@ class Scanner {
     const n = word.length;
     if (this.b - a !== n) return false;
     const s = this.s;
-    for (let k = 0; k < n; k += 1) if (s.charCodeAt(a + k) !== word.charCodeAt(k)) return false;
+    for (let k = 0; k < n; k += 1) if (s[a + k] !== word.charCodeAt(k)) return false;
     return true;
   }
 
-  /** `text` at `i` (then consumed). */
-  lit(text: string): boolean {
-    if (!this.s.startsWith(text, this.i)) return false;
-    this.i += text.length;
+  /** The bytes `text` at `i` (then consumed). */
+  lit(text: Uint8Array): boolean {
+    const n = text.length;
+    const i = this.i;
+    if (i + n > this.n) return false;
+    const s = this.s;
+    for (let k = 0; k < n; k += 1) if (s[i + k] !== text[k]) return false;
+    this.i = i + n;
     return true;
   }
 
   /** `null` at `i`. */
   nul(): boolean {
-    return this.lit('null');
+    return this.lit(NULL);
+  }
+
+  /** The last string read, as text (ASCII: the body is, when scanned). */
+  text(): string {
+    return this.s.toString('latin1', this.a, this.b);
   }
 
   /** Key, colon; returns the char code after the colon's whitespace or -1. */
@@ -200,14 +217,14 @@ class Scanner {
 
   /** The last string read as a valid tag (tagError), or undefined. */
   tag(): string | undefined {
-    const h = ((this.b - this.a) * 31 + this.s.charCodeAt(this.b - 1)) & 63;
+    const h = ((this.b - this.a) * 31 + this.at(this.b - 1)) & 63;
     let ok = this.#recent[h];
     if (ok !== undefined && this.is(ok)) return ok;
-    const t = this.s.slice(this.a, this.b);
+    const t = this.text();
     ok = this.#tags.get(t);
     if (ok === undefined) {
       if (tagError(t) !== undefined) return undefined;
-      ok = Buffer.from(t, 'utf8').toString('utf8');
+      ok = t;
       this.#tags.set(ok, ok);
     }
     this.#recent[h] = ok;
@@ -220,19 +237,18 @@ class Scanner {
    * 0 or after `now`. -1 otherwise.
    */
   expiration(now: number): number {
-    const s = this.s;
     let i = this.i;
     let n = 0;
     const start = i;
     for (;;) {
-      const d = s.charCodeAt(i) - 48;
+      const d = this.at(i) - 48;
       if (!(d >= 0 && d <= 9)) break;
       n = n * 10 + d;
       i += 1;
     }
     const len = i - start;
-    if (len === 0 || len > 15 || (len > 1 && s.charCodeAt(start) === 48)) return -1;
-    const after = s.charCodeAt(i);
+    if (len === 0 || len > 15 || (len > 1 && this.at(start) === 48)) return -1;
+    const after = this.at(i);
     if (after === 46 || after === 101 || after === 69) return -1; // . e E
     if (n !== 0 && n <= now) return -1;
     this.i = i;
@@ -250,12 +266,13 @@ function makeJob(action: 'add' | 'remove', raw: string, tag: string | null, expi
   return { action, entry: { cidr, tag: tag ?? '', expiration }, raw: formatCidr(r), echoTag: tag };
 }
 
-const Q_ADD = '{"action":"add","entry":{"cidr":';
-const Q_REMOVE = '{"action":"remove","entry":{"cidr":';
-const Q_TAG = ',"tag":';
-const Q_EXPIRATION = ',"expiration":';
-const Q_METADATA = ',"metadata":null';
-const Q_END = '}}';
+const NULL = ascii('null');
+const Q_ADD = ascii('{"action":"add","entry":{"cidr":');
+const Q_REMOVE = ascii('{"action":"remove","entry":{"cidr":');
+const Q_TAG = ascii(',"tag":');
+const Q_EXPIRATION = ascii(',"expiration":');
+const Q_METADATA = ascii(',"metadata":null');
+const Q_END = ascii('}}');
 
 /**
  * A job at `i` written as Couic (serde) writes it: no whitespace, the keys
@@ -269,11 +286,10 @@ function quickJob(p: Scanner, now: number): FastPeerJob | undefined {
   if (p.lit(Q_ADD)) action = 'add';
   else if (p.lit(Q_REMOVE)) action = 'remove';
   else return undefined;
-  const s = p.s;
-  if (s.charCodeAt(p.i) !== QUOTE || !p.str()) return undefined;
-  const raw = s.slice(p.a, p.b);
+  if (p.at(p.i) !== QUOTE || !p.str()) return undefined;
+  const raw = p.text();
   if (!p.lit(Q_TAG)) return undefined;
-  const tag = p.tagValue(s.charCodeAt(p.i));
+  const tag = p.tagValue(p.at(p.i));
   if (tag === undefined || !p.lit(Q_EXPIRATION)) return undefined;
   const expiration = p.expiration(now);
   if (expiration < 0) return undefined;
@@ -310,7 +326,7 @@ function generalJob(p: Scanner, now: number): FastPeerJob | undefined {
         if (p.is('cidr')) {
           if ((seen & F_CIDR) !== 0 || w !== QUOTE || !p.str()) return undefined;
           seen |= F_CIDR;
-          raw = p.s.slice(p.a, p.b);
+          raw = p.text();
         } else if (p.is('tag')) {
           if ((seen & F_TAG) !== 0) return undefined;
           seen |= F_TAG;
@@ -345,11 +361,12 @@ function generalJob(p: Scanner, now: number): FastPeerJob | undefined {
 }
 
 /**
- * Decodes a peer body when it is in the fast subset, else undefined.
- * `now`: unix seconds, for the expiration check.
+ * Decodes a peer body (its bytes: no string of the whole body is made) when
+ * it is in the fast subset, else undefined. `now`: unix seconds, for the
+ * expiration check.
  */
-export function scanPeerJobs(text: string, now: number): FastPeerJob[] | undefined {
-  const p = new Scanner(text);
+export function scanPeerJobs(body: Buffer, now: number): FastPeerJob[] | undefined {
+  const p = new Scanner(body);
   const out: FastPeerJob[] = [];
   if (p.ws() !== LBRACKET) return undefined;
   p.i += 1;
@@ -380,7 +397,6 @@ export function scanPeerJobs(text: string, now: number): FastPeerJob[] | undefin
   return p.i === p.n ? out : undefined;
 }
 
-const ascii = (text: string): Buffer => Buffer.from(text, 'latin1');
 const ECHO_ADD = ascii('{"action":"add","entry":{"cidr":"');
 const ECHO_REMOVE = ascii('{"action":"remove","entry":{"cidr":"');
 const ECHO_TAG_NULL = ascii('","tag":null');
@@ -394,8 +410,9 @@ function put(out: Buffer, off: number, s: string): number {
   return off + s.length;
 }
 
+/** `b` (a few bytes: a loop costs less than TypedArray#set) at `off`; returns the end. */
 function putBytes(out: Buffer, off: number, b: Buffer): number {
-  out.set(b, off);
+  for (let i = 0; i < b.length; i += 1) out[off + i] = b[i]!;
   return off + b.length;
 }
 

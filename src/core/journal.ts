@@ -81,6 +81,8 @@ export class RecordEncoder {
   /** Auto-framed encoders: closed frames left in earlier buffers, and their bytes. */
   #chunks: Buffer[] = [];
   #sealed = 0;
+  /** UTF-8 bytes of the tags written so far (bounded). */
+  readonly #tagBytes = new Map<string, Buffer>();
 
   readonly #autoFrame: number;
 
@@ -172,15 +174,38 @@ export class RecordEncoder {
   /** The end of a PUT record whose key ends at `o`. */
   #putTail(o: number, tag: string, creation: number, expiration: number): void {
     const b = this.#buf;
-    b.writeUInt32LE(creation >>> 0, o);
-    b.writeDoubleLE(expiration, o + 4);
+    // Byte by byte: these run once per op of a batch, where Buffer's
+    // write methods cost more than the bytes (and most expirations are 0).
+    const c = creation >>> 0;
+    b[o] = c & 255;
+    b[o + 1] = (c >>> 8) & 255;
+    b[o + 2] = (c >>> 16) & 255;
+    b[o + 3] = c >>> 24;
+    if (expiration === 0) {
+      for (let k = 4; k < 12; k += 1) b[o + k] = 0;
+    } else {
+      b.writeDoubleLE(expiration, o + 4);
+    }
     o += 12;
-    const tl = tag.length === 0 ? 0 : b.write(tag, o + 2, 'utf8');
-    b.writeUInt16LE(tl, o);
+    const tl = tag.length === 0 ? 0 : this.#tag(tag, o + 2);
+    b[o] = tl & 255;
+    b[o + 1] = tl >>> 8;
     this.#off = o + 2 + tl;
     this.#records += 1;
     this.#frameRecords += 1;
     if (this.#autoFrame > 0 && this.#off - this.#frameStart >= this.#autoFrame) this.endFrame();
+  }
+
+  /** Writes the UTF-8 bytes of `tag` at `o` (a batch repeats a few tags: their bytes are kept); returns their length. */
+  #tag(tag: string, o: number): number {
+    let bytes = this.#tagBytes.get(tag);
+    if (bytes === undefined) {
+      bytes = Buffer.from(tag, 'utf8');
+      if (this.#tagBytes.size < 256) this.#tagBytes.set(tag, bytes);
+    }
+    const b = this.#buf;
+    for (let k = 0; k < bytes.length; k += 1) b[o + k] = bytes[k]!;
+    return bytes.length;
   }
 
   /** del() of an IPv4 key given by its number, as putV4. */

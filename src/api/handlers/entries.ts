@@ -107,8 +107,8 @@ type PeerBody = { readonly fast: FastPeerJob[] } | { readonly strict: PeerJobInp
 
 const peerBodyDecoder: Decoder<PeerBody> = (v, ctx) => ({ strict: peerJobsDecoder(v, ctx) });
 
-const fastPeerBody = (text: string): PeerBody | undefined => {
-  const fast = scanPeerJobs(text, nowSeconds());
+const fastPeerBody = (body: Buffer): PeerBody | undefined => {
+  const fast = scanPeerJobs(body, nowSeconds());
   return fast === undefined ? undefined : { fast };
 };
 
