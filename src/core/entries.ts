@@ -255,6 +255,15 @@ class Plan {
    */
   readonly #v4: (NumberIndex | undefined)[] = [undefined, undefined];
   readonly #v6: (Map<string, number> | undefined)[] = [undefined, undefined];
+  readonly mapDelta = new Int32Array(8);
+  /** Planned claim states by key (null = unclaimed). */
+  readonly claimOverlay = new Map<string, ClaimState | null>();
+  /** Claim state changes in planning order; `opsBefore` = ops planned when it was made (its own included). */
+  readonly claimChanges: { readonly req: number; readonly opsBefore: number; readonly key: string; readonly state: ClaimState | undefined }[] = [];
+
+  constructor(base?: Plan) {
+    this.base = base;
+  }
 
   /** Index of the last planned op on `key` in `store` (`k4` = its key number in IPv4 stores, else -1). */
   opOf(store: number, key: string, k4: number): number | undefined {
@@ -266,10 +275,6 @@ class Plan {
     else (this.#v6[store >> 1] ??= new Map()).set(key, i);
   }
 
-  constructor(base?: Plan) {
-    this.base = base;
-  }
-
   /** Room in the overlay of IPv4 store `store` for `n` more keys (a peer request's jobs). */
   reserveV4(store: number, n: number): void {
     (this.#v4[store >> 1] ??= new NumberIndex()).reserve(n);
@@ -279,12 +284,6 @@ class Plan {
   overlaySize(store: number): number {
     return ((store & 1) === 0 ? this.#v4[store >> 1] : this.#v6[store >> 1])?.size ?? 0;
   }
-
-  readonly mapDelta = new Int32Array(8);
-  /** Planned claim states by key (null = unclaimed). */
-  readonly claimOverlay = new Map<string, ClaimState | null>();
-  /** Claim state changes in planning order; `opsBefore` = ops planned when it was made (its own included). */
-  readonly claimChanges: { readonly req: number; readonly opsBefore: number; readonly key: string; readonly state: ClaimState | undefined }[] = [];
 }
 
 /* ------------------------------------------------------------------ */
@@ -1319,8 +1318,7 @@ export class EntryStore implements EntryService {
         writeJournal();
         statuses = await early.statuses;
       } else {
-        const sp = this.#sendPlan(h, ops, pre, writeJournal);
-        statuses = await sp;
+        statuses = await this.#sendPlan(h, ops, pre, writeJournal);
       }
     } catch (err) {
       helperError = err ?? new Error('helper request failed');
