@@ -4,7 +4,7 @@
  * the same 401 envelope; there is no 403.
  */
 import type { Client, ClientRegistry } from '../core/clients.js';
-import type { Group } from '../core/types.js';
+import type { Group } from '../domain/types.js';
 import { AppError } from '../errors.js';
 import type { Resource, Scope, Verb } from './router.js';
 

@@ -28,7 +28,7 @@ import type { Logger } from 'pino';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Client, ClientRegistry } from '../core/clients.js';
 import type { CoreEvent, CoreEvents } from '../core/events.js';
-import type { Group } from '../core/types.js';
+import type { Group } from '../domain/types.js';
 import { allowed } from './auth.js';
 import { readStats, statsJson, type StatsSource } from './handlers/stats.js';
 import type { Scope } from './router.js';

@@ -23,10 +23,11 @@
  * order) is read by matching that layout (quickJob); any other job goes
  * through the key dispatch (generalJob).
  */
-import { v4KeyBytes, v4KeyNum, v4KeyText, v4NetKey, type KeyedCidr } from '../core/addr.js';
-import type { CreateRequest, PeerJob } from '../core/types.js';
+import { tagError } from '../domain/rules.js';
+import type { CreateRequest, PeerJob } from '../domain/types.js';
 import { formatCidr, makeCidr, tryParseCidrRaw } from '../net/cidr.js';
-import { tagError } from './validate.js';
+import type { KeyedCidr } from '../net/keys.js';
+import { v4KeyBytes, v4KeyNum, v4KeyText, v4NetKey } from '../net/v4-key.js';
 
 /** A decoded job: the core's PeerJob plus what the 201 echo needs. */
 export interface FastPeerJob extends PeerJob {

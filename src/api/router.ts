@@ -9,7 +9,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Logger } from 'pino';
 import type { Client } from '../core/clients.js';
-import type { Actor } from '../core/types.js';
+import type { Actor } from '../domain/types.js';
 import type { Reply } from './reply.js';
 
 export const RESOURCES = ['policy', 'sets', 'stats', 'clients'] as const;

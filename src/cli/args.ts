@@ -3,13 +3,10 @@
  * value_parser in Couic): a bad value is a usage error (exit 2) printed as
  * `error: invalid value 'x' for '<CIDR>': invalid IP address syntax`.
  */
-import { tagError } from '../api/validate.js';
-import type { Cidr } from '../core/types.js';
+import { tagError } from '../domain/rules.js';
+import type { Cidr, Policy } from '../domain/types.js';
 import { CIDR_SYNTAX_MESSAGE, parseCidr, tryParseCidrRaw } from '../net/cidr.js';
 import { invalidValue, usageError } from './errors.js';
-
-export const POLICIES = ['drop', 'ignore'] as const;
-export type Policy = (typeof POLICIES)[number];
 
 /** yargs hands over an array when an option is repeated; clap rejects that. */
 export function single(value: unknown, arg: string): string {

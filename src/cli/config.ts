@@ -12,7 +12,7 @@
  * `couic` starts without any config.
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { GROUPS } from '../core/types.js';
+import { GROUPS } from '../domain/types.js';
 import { clientSetupError, configError } from './errors.js';
 
 export const DEFAULT_CONFIG_PATH = '/etc/couic/couicctl.toml';

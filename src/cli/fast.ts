@@ -7,8 +7,8 @@
  * undefined and the full yargs parser handles the command line, so usage
  * errors and their messages have a single source.
  */
-import type { Cidr } from '../core/types.js';
-import { cidrArg, tagArg, type Policy } from './args.js';
+import type { Cidr, Policy } from '../domain/types.js';
+import { cidrArg, tagArg } from './args.js';
 
 export type FastCommand =
   | { readonly sub: 'add'; readonly policy: Policy; readonly config: string | undefined; readonly cidr: Cidr; readonly tag?: string; readonly expiration: string; readonly json: boolean }

@@ -2,7 +2,7 @@
  * Value parsers for client and set names and client groups (clients and
  * sets commands only: they pull in the daemon's client rules).
  */
-import { nameError, parseGroup } from '../core/clients.js';
+import { nameError, parseGroup } from '../domain/rules.js';
 import { single } from './args.js';
 import { invalidValue } from './errors.js';
 

@@ -4,12 +4,13 @@
  * startup, then changed only through the API (memory + disk together).
  */
 import { randomUUID } from 'node:crypto';
-import { promises as fsp, constants as fsc, readFileSync } from 'node:fs';
+import { constants as fsc, promises as fsp, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { parse as parseToml } from 'smol-toml';
+import { nameError } from '../domain/rules.js';
+import { GROUPS, type Group } from '../domain/types.js';
 import { AppError } from '../errors.js';
-import { GROUPS, type Group } from './types.js';
 
 export interface Client {
   readonly name: string;
@@ -19,22 +20,6 @@ export interface Client {
 }
 
 export const DEFAULT_CLIENT = 'couicctl';
-export const NAME_MAX_BYTES = 48;
-
-/**
- * Couic's name rule (clients and sets): 1..48 bytes, each char Unicode
- * alphanumeric or `-`/`_`. Returns the error message, or undefined when valid.
- * `label` is "Client name" or "Set name".
- */
-export function nameError(label: string, name: string): string | undefined {
-  if (name.length === 0) return `${label} cannot be empty`;
-  if (Buffer.byteLength(name, 'utf8') > NAME_MAX_BYTES) return `${label} must be at most ${NAME_MAX_BYTES} characters`;
-  if (!/^[\p{Alphabetic}\p{N}_-]+$/u.test(name)) {
-    return `${label} can only contain alphanumeric characters, hyphens, and underscores`;
-  }
-  return undefined;
-}
-
 const HEX32 = /^[0-9a-fA-F]{32}$/;
 /** Bound of ClientRegistry's header cache. */
 const HEADER_CACHE_MAX = 256;
@@ -55,12 +40,6 @@ export function parseUuid(text: string): string | undefined {
   else return undefined;
   hex = hex.toLowerCase();
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
-}
-
-/** Case-insensitive group parse (API input); undefined when unknown. */
-export function parseGroup(text: string): Group | undefined {
-  const g = text.toLowerCase();
-  return (GROUPS as readonly string[]).includes(g) ? (g as Group) : undefined;
 }
 
 /** Looks up a user (uid) and a group (gid) by name in /etc/passwd and /etc/group. */

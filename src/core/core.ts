@@ -4,7 +4,7 @@
  * Used by the daemon (src/daemon/app.ts), the tests and the bench.
  */
 import type { Logger } from 'pino';
-import type { Helper } from '../xdp/types.js';
+import type { Helper } from '../xdp/helper.js';
 import { ClaimTable } from './claims.js';
 import { EntryStore, ReplayLoader } from './entries.js';
 import { ExpiryHeap } from './expiry.js';

@@ -29,29 +29,41 @@
  * the kernel and its requests are planned again.
  */
 import type { Logger } from 'pino';
+import { conflictError, mapFullError, notFoundError, setEntryError } from '../domain/entry-errors.js';
+import { isSetTag } from '../domain/rules.js';
+import type { Actor, Cidr, CreateRequest, Entry, Family, PeerJob, Policy } from '../domain/types.js';
 import { AppError } from '../errors.js';
+import { cidrKeyNum, keyPrefixLen, keyToBytes, StoredCidr } from '../net/keys.js';
+import { v4KeyAddr, v4KeyNum } from '../net/v4-key.js';
+import type { OpStatus } from '../xdp/abi.js';
+import type { Helper } from '../xdp/helper.js';
 import { BatchRecords } from '../xdp/protocol.js';
-import type { Helper, HelperStats, KernelEntry, MapOp, OpKind, OpStatus } from '../xdp/types.js';
-import { StoredCidr, cidrKeyNum, keyToBytes, v4KeyAddr, v4KeyNum } from './addr.js';
+import type { HelperStats, KernelEntry, MapOp, OpKind } from '../xdp/types.js';
 import { Batcher, type BatchRequest } from './batcher.js';
 import {
-  ClaimTable, claimIndex, claimStore, deriveEntry, pruneClaims, removeClaim, sameClaims, sameState, upsertClaim,
-  type Claim, type ClaimState,
+  claimIndex,
+  claimStore,
+  ClaimTable,
+  deriveEntry,
+  pruneClaims,
+  removeClaim,
+  sameClaims,
+  sameState,
+  upsertClaim,
+  type Claim,
+  type ClaimState,
 } from './claims.js';
 import { CoreEvents, type EntryEvent } from './events.js';
 import { ExpiryHeap, ExpiryTimer } from './expiry.js';
-import type { Journal, RecordEncoder, ReplaySink } from './journal.js';
-import { RecordEncoder as Encoder } from './journal.js';
+import { RecordEncoder as Encoder, type Journal, type RecordEncoder, type ReplaySink } from './journal.js';
+import { Mutex } from './mutex.js';
 import { NumberIndex } from './num-index.js';
 import { OpList } from './op-list.js';
-import { Mutex } from './mutex.js';
 import type { HelperSupervisor } from './supervisor.js';
-import { EntryTable, mapSlotOf, keyPrefixLen, storeFamily, storeIndex, storePolicy } from './table.js';
+import { EntryTable, mapSlotOf, storeFamily, storeIndex, storePolicy } from './table.js';
 import { TagRegistry } from './tags.js';
-import type { Actor, Cidr, CreateRequest, Entry, EntryService, Family, PeerJob, Policy } from './types.js';
+import type { EntryService } from './types.js';
 
-export const SET_TAG_SUFFIX = '.couic';
-export const SET_ENTRY_MESSAGE = 'Entry defined in a set cannot be removed';
 const SYSTEM_ACTOR: Actor = { name: 'couic', group: 'admin' };
 
 const nowSeconds = (): number => Math.floor(Date.now() / 1000);
@@ -69,30 +81,6 @@ const SEND_WHOLE_MAX = 32_768;
  * ones keep gathering requests until their turn (one journal write each).
  */
 const EARLY_SEND_MIN = 1_024;
-
-/* ------------------------------------------------------------------ */
-/* Errors (Couic's texts, spec §1.7)                                    */
-/* ------------------------------------------------------------------ */
-
-export function conflictError(text: string): AppError {
-  return new AppError('conflict', 'submitted entry is not valid', {
-    cidr: { code: 'conflict', message: `${text} already exists` },
-  });
-}
-
-export function notFoundError(text: string): AppError {
-  return new AppError('not_found', 'submitted entry not found', {
-    cidr: { code: 'not_found', message: `cidr \`${text}\` not found` },
-  });
-}
-
-export function mapFullError(capacity: number): AppError {
-  return new AppError('conflict', `couic underlying ebpf map is full: max ${capacity} entries`);
-}
-
-export function setEntryError(): AppError {
-  return new AppError('invalid', SET_ENTRY_MESSAGE, {}, { plainBody: SET_ENTRY_MESSAGE });
-}
 
 /* ------------------------------------------------------------------ */
 /* Requests and planned ops                                             */
@@ -877,7 +865,7 @@ export class EntryStore implements EntryService {
     const k4 = this.#keyNum(store, cidr);
     const cur = this.#cur(plan, store, cidr.text, k4);
     if (cur === undefined) return notFoundError(cidr.text);
-    if (!allowSet && cur.tag.endsWith(SET_TAG_SUFFIX)) return setEntryError();
+    if (!allowSet && isSetTag(cur.tag)) return setEntryError();
     this.#planDel(plan, r, store, cidr.text, cur, this.#opAddr(cidr, k4), k4);
     // The operator has the last word: the claims on a removed drop entry go with it.
     if (store < 2 && this.#claimCur(plan, cidr.text) !== undefined) this.#claimSet(plan, r, cidr.text, undefined);
@@ -946,7 +934,7 @@ export class EntryStore implements EntryService {
               // Unchanged set entry (the common case of a full diff): no Cur built.
               const tagId = tbl.tagId[slot]!;
               const tag = this.#tags.tagOf(tagId) ?? '';
-              if (tag === t.tag && tbl.expiration[slot] === 0 && tag.endsWith(SET_TAG_SUFFIX)) continue;
+              if (tag === t.tag && tbl.expiration[slot] === 0 && isSetTag(tag)) continue;
               cur = { tagId, tag, creation: tbl.creation[slot]!, expiration: tbl.expiration[slot]! };
             }
           } else {
@@ -956,7 +944,7 @@ export class EntryStore implements EntryService {
             rp.error = this.#planAdd(plan, r, store, key, t.tag, now, 0, true, false);
             if (rp.error !== undefined) break;
             counts.created += 1;
-          } else if (cur.tag.endsWith(SET_TAG_SUFFIX)) {
+          } else if (isSetTag(cur.tag)) {
             if (cur.tag !== t.tag || cur.expiration !== 0) {
               this.#planUpd(plan, r, store, key, cur, t.tag, now, 0, false);
               counts.updated += 1;
@@ -973,7 +961,7 @@ export class EntryStore implements EntryService {
             if (req.target.has(t.cidr.text)) continue;
             const store = storeIndex(req.policy, t.cidr.family);
             const cur = this.#cur(plan, store, t.cidr.text);
-            if (cur === undefined || !cur.tag.endsWith(SET_TAG_SUFFIX)) continue;
+            if (cur === undefined || !isSetTag(cur.tag)) continue;
             if (!this.#adoptByClaims(plan, r, store, t.cidr.text, now)) this.#planDel(plan, r, store, t.cidr.text, cur);
             counts.removed += 1;
           }
@@ -988,7 +976,7 @@ export class EntryStore implements EntryService {
           for (const slot of t.slots(store)) {
             if (byNum ? target.hasKeyNum!(t.key4[slot]!) : target.has(t.keyOf(slot)!)) continue;
             const tag = this.#tags.tagOf(t.tagId[slot]!) ?? '';
-            if (!tag.endsWith(SET_TAG_SUFFIX)) continue;
+            if (!isSetTag(tag)) continue;
             const key = t.keyOf(slot)!;
             const cur = this.#cur(plan, store, key);
             if (cur === undefined) continue;
@@ -1505,7 +1493,7 @@ export class EntryStore implements EntryService {
         const kind = c.kind[i]!;
         const tag = ops.tagAt(i);
         // set entries changed behind the set loader's back (e.g. peer remove)
-        if (tag.endsWith(SET_TAG_SUFFIX) || (kind === OP_UPD && (this.#tags.tagOf(c.prevTagId[i]!) ?? '').endsWith(SET_TAG_SUFFIX))) {
+        if (isSetTag(tag) || (kind === OP_UPD && isSetTag(this.#tags.tagOf(c.prevTagId[i]!) ?? ''))) {
           this.#setMutations += 1;
         }
         if (events !== undefined) {

@@ -9,7 +9,7 @@
  * SetsReloadedEvent per reload instead. When nobody listens, EntryStore
  * builds no event at all (`active` is false).
  */
-import type { Policy } from './types.js';
+import type { Policy } from '../domain/types.js';
 
 export interface EntryEvent {
   /** `updated`: an existing entry got a new tag/expiration (e.g. a claim, a set overriding it). */

@@ -6,7 +6,7 @@
  * their key number only (the text is rebuilt when asked for), IPv6 keys and
  * address bytes in side maps (few), a tag once per tag id.
  */
-import { v4KeyText } from './addr.js';
+import { v4KeyText } from '../net/v4-key.js';
 
 /** One planned map op. `prevTagId`: the tag of the entry an UPD/DEL replaces. */
 export interface POp {

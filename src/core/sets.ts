@@ -16,19 +16,19 @@
  * batch. Otherwise (first reload, a peer removed a set entry, a failed
  * reload) the full target is diffed against the state (applySets).
  */
-import { promises as fsp, constants as fsc } from 'node:fs';
+import { constants as fsc, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
+import { nameError, SET_SUFFIX } from '../domain/rules.js';
+import type { Actor, Cidr, Policy } from '../domain/types.js';
 import { AppError } from '../errors.js';
 import { isCidrText, tryParseCidr } from '../net/cidr.js';
-import { StoredCidr, v4KeyNum, v4KeyText } from './addr.js';
-import { nameError } from './clients.js';
+import { StoredCidr } from '../net/keys.js';
+import { GRAMMAR1_NET, scanV4, v4KeyNum, v4KeyText } from '../net/v4-key.js';
 import type { EntryStore, SetTarget, SetTargets } from './entries.js';
-import { NumberIndex } from './num-index.js';
 import type { SetsCounts } from './events.js';
-import type { Actor, Cidr, Policy } from './types.js';
+import { NumberIndex } from './num-index.js';
 
-export const SET_EXTENSION = '.couic';
 export const SET_MAX_BYTES = 5 * 1024 * 1024;
 /** Application order of a reload (spec §3: "to avoid lock-out"). */
 export const RELOAD_ORDER: readonly Policy[] = ['ignore', 'drop'];
@@ -85,52 +85,6 @@ const latin1 = (buf: Buffer, start: number, end: number): string =>
 
 const isSpace = (b: number): boolean => b === 0x20 || (b >= 0x09 && b <= 0x0d);
 
-/**
- * Key number (net * 64 + len, host bits zeroed) of an ASCII line holding an
- * IPv4 CIDR of grammar (1) (octets of 1-3 digits, leading zeros allowed;
- * prefix of 1-2 digits <= 32), or -1 when it is not one.
- */
-function v4Num(buf: Buffer, start: number, end: number): number {
-  let addr = 0;
-  let octet = 0;
-  let digits = 0;
-  let dots = 0;
-  let i = start;
-  for (; i < end; i += 1) {
-    const c = buf[i]!;
-    if (c >= 0x30 && c <= 0x39) {
-      octet = octet * 10 + (c - 0x30);
-      digits += 1;
-      if (digits > 3 || octet > 255) return -1;
-    } else if (c === 0x2e && digits > 0 && dots < 3) {
-      addr = addr * 256 + octet;
-      octet = 0;
-      digits = 0;
-      dots += 1;
-    } else if (c === 0x2f && digits > 0 && dots === 3) {
-      addr = addr * 256 + octet;
-      break;
-    } else {
-      return -1;
-    }
-  }
-  if (i >= end) return -1;
-  const ps = i + 1;
-  const pl = end - ps;
-  if (pl < 1 || pl > 2) return -1;
-  const d0 = buf[ps]! - 0x30;
-  if (d0 < 0 || d0 > 9) return -1;
-  let len = d0;
-  if (pl === 2) {
-    const d1 = buf[ps + 1]! - 0x30;
-    if (d1 < 0 || d1 > 9) return -1;
-    len = d0 * 10 + d1;
-  }
-  if (len > 32) return -1;
-  const mask = len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0;
-  return ((addr & mask) >>> 0) * 64 + len;
-}
-
 /** Keys of a set file in file order (duplicates kept): v4 key numbers, NaN where `other` holds the key. */
 interface FileKeys {
   readonly nums: Float64Array;
@@ -159,7 +113,7 @@ export function parseSetKeys(buf: Buffer, filePath: string): FileKeys {
     while (s < e && isSpace(buf[s]!)) s += 1;
     while (e > s && isSpace(buf[e - 1]!)) e -= 1;
     if (s === e || buf[s] === 0x23 /* # */) continue;
-    let num = v4Num(buf, s, e);
+    let num = scanV4(buf, s, e, GRAMMAR1_NET);
     let text: string | undefined;
     if (num < 0) {
       for (let i = s; i < e; i += 1) {
@@ -429,7 +383,7 @@ export class SetFiles {
   }
 
   filePath(policy: Policy, name: string): string {
-    return path.join(this.dir(policy), `${name}${SET_EXTENSION}`);
+    return path.join(this.dir(policy), `${name}${SET_SUFFIX}`);
   }
 
   #serial<T>(fn: () => Promise<T>): Promise<T> {
@@ -455,7 +409,7 @@ export class SetFiles {
       throw new AppError('internal', `Failed to read sets directory ${dir}: ${(err as Error).message}`, {}, { cause: err });
     }
     return dirents
-      .filter((d) => d.isFile() && d.name.endsWith(SET_EXTENSION) && d.name.length > SET_EXTENSION.length)
+      .filter((d) => d.isFile() && d.name.endsWith(SET_SUFFIX) && d.name.length > SET_SUFFIX.length)
       .map((d) => d.name)
       .sort();
   }
@@ -465,7 +419,7 @@ export class SetFiles {
   async list(policy: Policy): Promise<SetSummary[]> {
     const out: SetSummary[] = [];
     for (const file of await this.#dirNames(policy)) {
-      const name = file.slice(0, -SET_EXTENSION.length);
+      const name = file.slice(0, -SET_SUFFIX.length);
       if (nameError('Set name', name) !== undefined) continue;
       let text: Buffer;
       try {
@@ -610,7 +564,7 @@ export class SetFiles {
       const perm = this.#permError(st);
       if (perm !== undefined) throw new AppError('invalid', `Set file ${p} has wrong permissions: ${perm}`);
       if (st.size > BigInt(SET_MAX_BYTES)) throw new AppError('invalid', `File ${p} exceeds the maximum allowed size of 5 MB`);
-      const stem = file.slice(0, -SET_EXTENSION.length);
+      const stem = file.slice(0, -SET_SUFFIX.length);
       if (nameError('Set name', stem) !== undefined) {
         throw new AppError('invalid', `Invalid set name: ${stem}. Set name must contain only valid characters (a-zA-Z0-9-_) and be <= 48 characters long`);
       }

@@ -11,7 +11,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { AppError } from '../errors.js';
-import type { Helper } from '../xdp/types.js';
+import type { Helper } from '../xdp/helper.js';
 import type { Mutex } from './mutex.js';
 
 export interface BackoffOptions {

@@ -7,9 +7,10 @@
  * object, no Uint8Array. Address bytes are derived from the key when the
  * kernel needs them (addr.ts).
  */
-import { keyToBytes, v4KeyBytes, v4KeyNum, v4KeyText } from './addr.js';
+import type { Family, Policy } from '../domain/types.js';
+import { keyPrefixLen, keyToBytes } from '../net/keys.js';
+import { v4KeyBytes, v4KeyNum, v4KeyText } from '../net/v4-key.js';
 import { NumberIndex } from './num-index.js';
-import type { Family, Policy } from './types.js';
 
 /** Store index = policy * 2 + (family === 6 ? 1 : 0). */
 export type StoreIndex = 0 | 1 | 2 | 3;
@@ -24,19 +25,6 @@ export function storePolicy(store: number): Policy {
 
 export function storeFamily(store: number): Family {
   return (store & 1) === 1 ? 6 : 4;
-}
-
-/** Prefix length encoded in a key ("a.b.c.d/len"). */
-export function keyPrefixLen(key: string): number {
-  let n = 0;
-  let mul = 1;
-  for (let i = key.length - 1; i >= 0; i -= 1) {
-    const c = key.charCodeAt(i);
-    if (c === 47 /* / */) return n;
-    n += (c - 48) * mul;
-    mul *= 10;
-  }
-  return -1;
 }
 
 /**

@@ -7,18 +7,17 @@
 import { promises as fsp } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
-import { startApiServer, type ApiServer } from '../api/server.js';
 import { EventStream } from '../api/events.js';
 import { setHandlers } from '../api/handlers/sets.js';
 import { statsHandlers } from '../api/handlers/stats.js';
-import { SetFiles } from '../core/sets.js';
 import type { HandlerTable } from '../api/routes.js';
+import { startApiServer, type ApiServer } from '../api/server.js';
 import { ClientRegistry, resolveOwner } from '../core/clients.js';
 import { openCore } from '../core/core.js';
 import type { EntryStore } from '../core/entries.js';
+import { SetFiles } from '../core/sets.js';
 import type { BackoffOptions, HelperSupervisor } from '../core/supervisor.js';
-import { HelperClient } from '../xdp/helper.js';
-import type { Helper } from '../xdp/types.js';
+import { HelperClient, type Helper } from '../xdp/helper.js';
 import type { Config } from './config.js';
 
 /** Working-dir layout (Couic's five directories plus our journal). */

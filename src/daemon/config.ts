@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { parse as parseToml } from 'smol-toml';
 import { normalizeLevel, type LogLevel } from '../log.js';
+import { DEFAULTS } from '../xdp/abi.js';
 import { helperPath } from '../xdp/helper.js';
 
 export type OperationMode = 'generic' | 'native' | 'auto';
@@ -198,11 +199,11 @@ export function configFromToml(doc: Table, source: string | undefined, env: Node
     dataplane: {
       helper: dp.string('helper', '', {}) || helperPath(),
       pinDir: dp.string('pin_dir', ''),
-      dropExact: dp.int('drop_exact', 1_048_576, 1, U32_MAX),
-      dropCidr: dp.int('drop_cidr', 262_144, 1, U32_MAX),
-      ignoreExact: dp.int('ignore_exact', 65_536, 1, U32_MAX),
-      ignoreCidr: dp.int('ignore_cidr', 65_536, 1, U32_MAX),
-      maxTags: dp.int('max_tags', 4096, 2, 1 << 20),
+      dropExact: dp.int('drop_exact', DEFAULTS.DROP_EXACT, 1, U32_MAX),
+      dropCidr: dp.int('drop_cidr', DEFAULTS.DROP_CIDR, 1, U32_MAX),
+      ignoreExact: dp.int('ignore_exact', DEFAULTS.IGNORE_EXACT, 1, U32_MAX),
+      ignoreCidr: dp.int('ignore_cidr', DEFAULTS.IGNORE_CIDR, 1, U32_MAX),
+      maxTags: dp.int('max_tags', DEFAULTS.MAX_TAGS, 2, 1 << 20),
       lpmOnly: dp.bool('lpm_only', false),
       batching: dp.bool('batching', true),
     },

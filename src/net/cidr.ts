@@ -17,7 +17,8 @@
  * the longest run (>= 2) of zero groups compressed (first on ties) and
  * IPv4-mapped addresses as `::ffff:a.b.c.d`.
  */
-import type { Cidr, Family } from '../core/types.js';
+import type { Cidr, Family } from '../domain/types.js';
+import { GRAMMAR1_RAW, scanV4, v4KeyBytes } from './v4-key.js';
 
 /** The message Couic gives for every grammar (1) failure. */
 export const CIDR_SYNTAX_MESSAGE = 'invalid IP address syntax';
@@ -182,22 +183,17 @@ function v6Bytes(groups: readonly number[]): Uint8Array {
  */
 export function tryParseCidrRaw(text: string): { family: Family; addr: Uint8Array; prefixLen: number } | undefined {
   // IPv4 is tried first (whole string), then IPv6, like ipnet's IpNet::from_str.
-  for (const family of [4, 6] as const) {
-    const r = new Reader(text);
-    let bytes: Uint8Array | undefined;
-    if (family === 4) {
-      const o = readIpv4(r, true);
-      bytes = o === undefined ? undefined : v4Bytes(o);
-    } else {
-      const g = readIpv6(r, true);
-      bytes = g === undefined ? undefined : v6Bytes(g);
-    }
-    if (bytes === undefined || r.char('/') === undefined) continue;
-    const len = family === 4 ? r.number(10, 2, 33, true) : r.number(10, 3, 129, true);
-    if (len === undefined || !r.atEnd()) continue;
-    return { family, addr: bytes, prefixLen: len };
+  const k4 = scanV4(text, 0, text.length, GRAMMAR1_RAW);
+  if (k4 >= 0) {
+    const addr = new Uint8Array(4);
+    return { family: 4, addr, prefixLen: v4KeyBytes(k4, addr) };
   }
-  return undefined;
+  const r = new Reader(text);
+  const g = readIpv6(r, true);
+  if (g === undefined || r.char('/') === undefined) return undefined;
+  const len = r.number(10, 3, 129, true);
+  if (len === undefined || !r.atEnd()) return undefined;
+  return { family: 6, addr: v6Bytes(g), prefixLen: len };
 }
 
 /** Grammar (1), normalized (host bits zeroed). Undefined on syntax error. */

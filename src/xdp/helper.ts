@@ -18,15 +18,9 @@ import { existsSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { FLAG, LIMITS, MAX_OPS_PER_FRAME, MSG, PROTO_VERSION, type OpStatus } from './abi.js';
 import {
-  FLAG,
-  FrameParser,
-  HelperError,
-  LIMITS,
-  MAX_OPS_PER_FRAME,
-  MSG,
-  PROTO_VERSION,
-  ProtocolError,
+  BatchRecords,
   decodeEntryList,
   decodeErrorMessage,
   decodeHello,
@@ -34,29 +28,50 @@ import {
   decodeStats,
   decodeStatuses,
   decodeTestResult,
-  BatchRecords,
   encodeBatchRecords,
   encodeEmptyRequest,
   encodeReplaceChunk,
   encodeShutdown,
   encodeTagReset,
   encodeTestRun,
+  FrameParser,
+  HelperError,
   msgName,
+  ProtocolError,
   type Frame,
 } from './protocol.js';
-import type {
-  Hello,
-  Helper,
-  HelperOptions,
-  HelperStats,
-  KernelEntry,
-  MapOp,
-  OpStatus,
-  TestRunResult,
-} from './types.js';
+import type { Hello, HelperOptions, HelperStats, KernelEntry, MapOp, TestRunResult } from './types.js';
 
 export { HelperError, ProtocolError } from './protocol.js';
 export type { Frame, HelperErrorCode } from './protocol.js';
+
+/**
+ * The helper client contract (implemented by HelperClient below; the core
+ * and the tests' fault injectors depend on this, not on the class).
+ * Requests are written by one writer, answered in order; when the helper
+ * dies every pending request rejects with HelperGoneError.
+ */
+export interface Helper {
+  readonly hello: Hello;
+  readonly pid: number | undefined;
+  /** Statuses in the order of `ops`. Splits into frames of at most COUIC_MAX_OPS. */
+  applyBatch(ops: readonly MapOp[]): Promise<OpStatus[]>;
+  /** applyBatch() of records already written (no MapOp per op). */
+  applyRecords(records: BatchRecords): Promise<OpStatus[]>;
+  /** Makes the kernel maps hold exactly `entries` (no unfiltered instant). Returns statuses of the writes and the number of stale entries removed. */
+  replaceAll(entries: Iterable<KernelEntry>): Promise<{ statuses: OpStatus[]; removed: number }>;
+  dump(): Promise<KernelEntry[]>;
+  stats(): Promise<HelperStats>;
+  testRun(packet: Uint8Array, repeat?: number): Promise<TestRunResult>;
+  resetTags(tagIds: readonly number[]): Promise<void>;
+  /** SHUTDOWN (optionally unpinning), then wait for exit. */
+  shutdown(opts?: { unpin?: boolean }): Promise<void>;
+  /** Close stdin (EOF) and wait for exit; SIGKILL after `graceMs`. */
+  close(graceMs?: number): Promise<void>;
+  kill(signal?: NodeJS.Signals): void;
+  /** Resolves when the process has exited. */
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
 
 /* ------------------------------------------------------------------ */
 /* Errors                                                               */

@@ -4,10 +4,9 @@
  * docs/helper-protocol.md and src/helper/couic.h.
  */
 
-import type { BatchRecords } from './protocol.js';
+import type { Family, Policy } from '../domain/types.js';
+import type { ParseReason, XdpAction } from './abi.js';
 
-export type Policy = 'drop' | 'ignore';
-export type Family = 4 | 6;
 
 export type OpKind = 'add' | 'upsert' | 'delete';
 
@@ -33,8 +32,6 @@ export interface KernelEntry {
   readonly tagId: number;
 }
 
-export type OpStatus = 'ok' | 'exists' | 'absent' | 'full' | 'invalid' | 'error';
-
 export type XdpMode = 'auto' | 'native' | 'generic';
 
 export interface Capacities {
@@ -45,11 +42,6 @@ export interface Capacities {
   readonly ignoreCidr: number;
 }
 
-export const MAP_SLOTS = [
-  'drop4_exact', 'drop6_exact', 'drop4_lpm', 'drop6_lpm',
-  'ignore4_exact', 'ignore6_exact', 'ignore4_lpm', 'ignore6_lpm',
-] as const;
-export type MapSlot = (typeof MAP_SLOTS)[number];
 
 export interface HelperFeatures {
   readonly batchHash: boolean;
@@ -82,14 +74,7 @@ export interface PktStats {
   readonly bytes: bigint;
 }
 
-export const XDP_ACTIONS = ['XDP_ABORTED', 'XDP_DROP', 'XDP_PASS', 'XDP_TX', 'XDP_REDIRECT'] as const;
-export type XdpAction = (typeof XDP_ACTIONS)[number];
 
-export const PARSE_REASONS = [
-  'eth_short', 'vlan_short', 'vlan_deep', 'ip4_short', 'ip4_bad',
-  'ip6_short', 'ip6_bad', 'non_ip', 'vlan',
-] as const;
-export type ParseReason = (typeof PARSE_REASONS)[number];
 
 export interface TagStats extends PktStats {
   readonly tagId: number;
@@ -128,31 +113,4 @@ export interface HelperOptions {
   readonly wrapper?: readonly string[];
   /** Receives each stderr line of the helper (logs). */
   readonly onLog?: (line: string) => void;
-}
-
-/**
- * The helper client contract (implemented by HelperClient in helper.ts).
- * Requests are written by one writer, answered in order; when the helper
- * dies every pending request rejects with HelperGoneError.
- */
-export interface Helper {
-  readonly hello: Hello;
-  readonly pid: number | undefined;
-  /** Statuses in the order of `ops`. Splits into frames of at most COUIC_MAX_OPS. */
-  applyBatch(ops: readonly MapOp[]): Promise<OpStatus[]>;
-  /** applyBatch() of records already written (no MapOp per op). */
-  applyRecords(records: BatchRecords): Promise<OpStatus[]>;
-  /** Makes the kernel maps hold exactly `entries` (no unfiltered instant). Returns statuses of the writes and the number of stale entries removed. */
-  replaceAll(entries: Iterable<KernelEntry>): Promise<{ statuses: OpStatus[]; removed: number }>;
-  dump(): Promise<KernelEntry[]>;
-  stats(): Promise<HelperStats>;
-  testRun(packet: Uint8Array, repeat?: number): Promise<TestRunResult>;
-  resetTags(tagIds: readonly number[]): Promise<void>;
-  /** SHUTDOWN (optionally unpinning), then wait for exit. */
-  shutdown(opts?: { unpin?: boolean }): Promise<void>;
-  /** Close stdin (EOF) and wait for exit; SIGKILL after `graceMs`. */
-  close(graceMs?: number): Promise<void>;
-  kill(signal?: NodeJS.Signals): void;
-  /** Resolves when the process has exited. */
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }

@@ -8,10 +8,11 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
-import { ClientRegistry } from '../../src/core/clients.js';
-import type { Actor, Cidr, CreateRequest, Entry, EntryService, PeerJob, Policy } from '../../src/core/types.js';
-import { AppError } from '../../src/errors.js';
 import { startApiServer } from '../../src/api/server.js';
+import { ClientRegistry } from '../../src/core/clients.js';
+import type { EntryService } from '../../src/core/types.js';
+import type { Actor, Cidr, CreateRequest, Entry, PeerJob, Policy } from '../../src/domain/types.js';
+import { AppError } from '../../src/errors.js';
 import {
   currentOwner,
   daemonBuilt,

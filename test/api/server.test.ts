@@ -3,7 +3,6 @@
  * logging, handler table), complementing the conformance suites that run
  * against the real daemon.
  */
-import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
@@ -11,11 +10,12 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
+import { after, before, describe, test } from 'node:test';
 import { pino } from 'pino';
 import { json } from '../../src/api/reply.js';
 import { startApiServer, type ApiServer } from '../../src/api/server.js';
 import { ClientRegistry } from '../../src/core/clients.js';
-import type { CreateRequest, Entry, Policy } from '../../src/core/types.js';
+import type { CreateRequest, Entry, Policy } from '../../src/domain/types.js';
 import { currentOwner, readClientToken, unixRequest } from '../lib/daemon.js';
 import { MemoryEntries } from './fixture.js';
 

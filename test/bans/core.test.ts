@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { openCore, type Core } from '../../src/core/core.js';
-import type { Actor } from '../../src/core/types.js';
+import type { Actor } from '../../src/domain/types.js';
 import { AppError } from '../../src/errors.js';
 import { silentLogger } from '../../src/log.js';
 import { formatCidr, parseCidr } from '../../src/net/cidr.js';

@@ -12,13 +12,14 @@ import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
 import { openCore, type Core, type CoreOptions } from '../../src/core/core.js';
 import type { EntryStore } from '../../src/core/entries.js';
-import type { Actor, Cidr, CreateRequest, PeerJob, Policy } from '../../src/core/types.js';
+import type { Actor, Cidr, CreateRequest, PeerJob, Policy } from '../../src/domain/types.js';
 import { AppError } from '../../src/errors.js';
 import { silentLogger } from '../../src/log.js';
 import { formatCidr, parseCidr } from '../../src/net/cidr.js';
-import { HelperClient, helperPath } from '../../src/xdp/helper.js';
+import type { OpStatus } from '../../src/xdp/abi.js';
+import { HelperClient, helperPath, type Helper } from '../../src/xdp/helper.js';
 import type { BatchRecords } from '../../src/xdp/protocol.js';
-import type { Helper, MapOp, OpStatus } from '../../src/xdp/types.js';
+import type { MapOp } from '../../src/xdp/types.js';
 import { ipv4Frame } from '../lib/packets.js';
 
 const HELPER = helperPath();

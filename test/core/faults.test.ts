@@ -9,11 +9,12 @@ import { EntryStore } from '../../src/core/entries.js';
 import { Mutex } from '../../src/core/mutex.js';
 import { EntryTable } from '../../src/core/table.js';
 import { TagRegistry } from '../../src/core/tags.js';
-import type { Actor } from '../../src/core/types.js';
+import type { Actor } from '../../src/domain/types.js';
 import { silentLogger } from '../../src/log.js';
 import { parseCidr } from '../../src/net/cidr.js';
+import type { OpStatus } from '../../src/xdp/abi.js';
 import type { BatchRecords } from '../../src/xdp/protocol.js';
-import type { MapOp, OpStatus } from '../../src/xdp/types.js';
+import type { MapOp } from '../../src/xdp/types.js';
 
 const actor: Actor = { name: 'tester', group: 'admin' };
 

@@ -1,11 +1,20 @@
 import assert from 'node:assert/strict';
-import { appendFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { v4KeyNum } from '../../src/core/addr.js';
-import { Journal, RecordEncoder, parseFrames, type ReplaySink } from '../../src/core/journal.js';
+import { Journal, parseFrames, RecordEncoder, type ReplaySink } from '../../src/core/journal.js';
 import { silentLogger } from '../../src/log.js';
+import { v4KeyNum } from '../../src/net/v4-key.js';
 
 interface Rec { tag: string; creation: number; expiration: number }
 

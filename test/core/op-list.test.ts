@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { v4KeyNum, v4KeyText } from '../../src/core/addr.js';
 import { RecordEncoder } from '../../src/core/journal.js';
 import { OpList, type POp } from '../../src/core/op-list.js';
+import { v4KeyNum, v4KeyText } from '../../src/net/v4-key.js';
 
 /** Appends `op` (the POp that at() reads back). */
 const push = (list: OpList, op: POp): number =>

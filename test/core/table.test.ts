@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { cidrKeyNum, keyToBytes, v4KeyBytes, v4KeyNum, v4KeyText, v4NetKey } from '../../src/core/addr.js';
+import { EntryTable, mapSlotOf, storeIndex } from '../../src/core/table.js';
 import { tryParseCidr } from '../../src/net/cidr.js';
-import { EntryTable, keyPrefixLen, mapSlotOf, storeIndex } from '../../src/core/table.js';
+import { cidrKeyNum, keyPrefixLen, keyToBytes } from '../../src/net/keys.js';
+import { v4KeyBytes, v4KeyNum, v4KeyText, v4NetKey } from '../../src/net/v4-key.js';
 
 function rng(seed: number): () => number {
   let s = seed >>> 0;

@@ -10,15 +10,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 
 import { HelperClient, HelperRequestError, helperPath } from '../../src/xdp/helper.js';
-import {
-  PARSE_REASONS,
-  XDP_ACTIONS,
-  type HelperStats,
-  type MapOp,
-  type ParseReason,
-  type Policy,
-  type XdpAction,
-} from '../../src/xdp/types.js';
+import { PARSE_REASONS, XDP_ACTIONS, type ParseReason, type XdpAction } from '../../src/xdp/abi.js';
+import type { HelperStats, MapOp } from '../../src/xdp/types.js';
+import type { Policy } from '../../src/domain/types.js';
 import {
   ETH_P_8021AD,
   ETH_P_8021Q,

@@ -10,7 +10,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 
 import { HelperClient, helperPath } from '../../src/xdp/helper.js';
-import type { HelperStats, MapOp, Policy } from '../../src/xdp/types.js';
+import type { HelperStats, MapOp } from '../../src/xdp/types.js';
+import type { Policy } from '../../src/domain/types.js';
 import { V4_PREFIX, V6_PREFIX, createPair, ping, udpReceiver, udpSend, type NetnsPair } from '../lib/netns.js';
 import { parseCidr } from '../lib/packets.js';
 

@@ -4,21 +4,20 @@
  * full maps, DUMP, REPLACE, STATS, TEST_RUN, TAG_RESET, malformed frames
  * through sendRaw, and the death of the helper.
  */
-import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { cpus } from 'node:os';
+import { after, before, describe, test } from 'node:test';
+import type { Family, Policy } from '../../src/domain/types.js';
+import { FLAG, LIMITS, MSG } from '../../src/xdp/abi.js';
 import {
   HelperClient,
   HelperGoneError,
-  HelperRequestError,
   helperPath,
+  HelperRequestError,
   type HelperClientOptions,
 } from '../../src/xdp/helper.js';
 import {
-  FLAG,
-  LIMITS,
-  MSG,
   decodeEntryList,
   decodeErrorMessage,
   decodeStats,
@@ -29,7 +28,7 @@ import {
   encodeRawList,
   type RawOp,
 } from '../../src/xdp/protocol.js';
-import type { Family, KernelEntry, MapOp, Policy } from '../../src/xdp/types.js';
+import type { KernelEntry, MapOp } from '../../src/xdp/types.js';
 
 const BIN = helperPath();
 const EINVAL = 22;

@@ -7,6 +7,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { formatCidr } from '../../src/net/cidr.js';
+import { MAP_SLOTS } from '../../src/xdp/abi.js';
 import { helperPath } from '../../src/xdp/helper.js';
 import { daemonBuilt, startDaemon, type Daemon, type DaemonOptions } from './daemon.js';
 
@@ -16,10 +17,8 @@ export const kernelSkip: string | false = !daemonBuilt() || !existsSync(HELPER) 
   ? 'needs root, bpftool, the built daemon and helper'
   : false;
 
-const MAPS = [
-  ['drop4_exact', 'drop', 4, false], ['drop6_exact', 'drop', 6, false], ['drop4_lpm', 'drop', 4, true], ['drop6_lpm', 'drop', 6, true],
-  ['ignore4_exact', 'ignore', 4, false], ['ignore6_exact', 'ignore', 6, false], ['ignore4_lpm', 'ignore', 4, true], ['ignore6_lpm', 'ignore', 6, true],
-] as const;
+/** Each pinned map (named as MAP_SLOTS) with what it holds: slot = policy * 4 + (lpm ? 2 : 0) + (family == 6 ? 1 : 0). */
+const MAPS = MAP_SLOTS.map((name, slot) => [name, slot < 4 ? 'drop' : 'ignore', (slot & 1) === 1 ? 6 : 4, (slot & 2) === 2] as const);
 
 /** Kernel content from the pinned maps: `policy|cidr` -> tag id. */
 export function kernelMaps(pinDir: string): Map<string, number> {

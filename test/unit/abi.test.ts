@@ -4,13 +4,12 @@
  * suite builds the helper first (scripts/test.sh), so a missing binary is a
  * failure, not a skip.
  */
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { test } from 'node:test';
+import { ABI, MAP_SLOTS, OP_STATUS_NAMES, PARSE_REASONS, XDP_ACTIONS } from '../../src/xdp/abi.js';
 import { helperPath } from '../../src/xdp/helper.js';
-import { ABI, OP_STATUS_NAMES } from '../../src/xdp/protocol.js';
-import { MAP_SLOTS, PARSE_REASONS, XDP_ACTIONS } from '../../src/xdp/types.js';
 
 type Table = Record<string, number>;
 

@@ -1,10 +1,11 @@
-import { after, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { after, beforeEach, describe, test } from 'node:test';
 import { pino } from 'pino';
-import { ClientRegistry, nameError, parseGroup, parseUuid } from '../../src/core/clients.js';
+import { ClientRegistry, parseUuid } from '../../src/core/clients.js';
+import { nameError, parseGroup } from '../../src/domain/rules.js';
 import { AppError } from '../../src/errors.js';
 import { currentOwner } from '../lib/daemon.js';
 

@@ -4,13 +4,14 @@
  * decides — in particular for everything JSON.parse-like readers get wrong
  * (duplicate keys, floats and huge integers for a u64, escapes).
  */
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
 import { peerJobsDecoder } from '../../src/api/handlers/entries.js';
 import { decodeJson } from '../../src/api/json.js';
 import { peerEcho, scanPeerJobs } from '../../src/api/peer-fast.js';
-import { cidrKeyNum, v4KeyNum, type KeyedCidr } from '../../src/core/addr.js';
 import { tryParseCidr } from '../../src/net/cidr.js';
+import { cidrKeyNum, type KeyedCidr } from '../../src/net/keys.js';
+import { v4KeyNum } from '../../src/net/v4-key.js';
 
 const NOW = Math.floor(Date.now() / 1000);
 const FUTURE = NOW + 3600;

@@ -2,16 +2,11 @@
  * The pure codec (src/xdp/protocol.ts) against hand-written byte fixtures
  * (docs/helper-protocol.md), and FrameParser fed every possible chunking.
  */
-import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { FLAG, LIMITS, MAGIC, MAX_OPS_PER_FRAME, MSG } from '../../src/xdp/abi.js';
 import {
-  FLAG,
-  FrameParser,
-  LIMITS,
-  MAGIC,
-  MAX_OPS_PER_FRAME,
-  MSG,
-  ProtocolError,
+  BatchRecords,
   decodeEntryList,
   decodeErrorMessage,
   decodeHello,
@@ -20,7 +15,6 @@ import {
   decodeStats,
   decodeStatuses,
   decodeTestResult,
-  BatchRecords,
   encodeBatch,
   encodeBatchRecords,
   encodeEmptyRequest,
@@ -34,6 +28,8 @@ import {
   encodeStatuses,
   encodeTagReset,
   encodeTestRun,
+  FrameParser,
+  ProtocolError,
   type Frame,
   type ProtocolErrorReason,
 } from '../../src/xdp/protocol.js';

@@ -15,14 +15,17 @@
  * policy "bans" (400 after auth, as before).
  */
 import type { BanClaim, BanItem } from '../../core/entries.js';
-import type { Actor, Cidr, EntryService } from '../../core/types.js';
+import type { EntryService } from '../../core/types.js';
+import { nowSeconds } from '../../domain/clock.js';
+import { banPrefixError, expirationError, ownerError } from '../../domain/rules.js';
+import type { Actor, Cidr } from '../../domain/types.js';
 import { AppError, type FieldErrors } from '../../errors.js';
 import { CIDR_SYNTAX_MESSAGE, makeCidr, tryParseCidr, tryParseIp } from '../../net/cidr.js';
 import { isJsonContentType, MISSING_JSON_CONTENT_TYPE, readBody } from '../body.js';
 import { empty, json, type Reply } from '../reply.js';
 import type { Handler, RequestContext } from '../router.js';
 import type { HandlerTable } from '../routes.js';
-import { expirationError, invalid, nowSeconds, parsePathCidr, tagError } from '../validate.js';
+import { invalid, parsePathCidr } from '../validate.js';
 import type { EntryHandlers } from './entries.js';
 
 /** What the routes need from the core (EntryStore implements it). */
@@ -43,13 +46,6 @@ export const BANS_BODY_LIMIT = 16 * 1024 * 1024;
 /** At most this many field errors are reported for one array. */
 const MAX_FIELD_ERRORS = 100;
 
-/** Owner rules = tag rules (spec §1.6), non-empty; undefined when valid. */
-export function ownerError(owner: string): string | undefined {
-  if (owner === '') return 'Owner cannot be empty';
-  const e = tagError(owner);
-  return e === undefined ? undefined : e.replace(/^Tag/, 'Owner');
-}
-
 /**
  * The `cidr` of a ban: `<addr>/<len>` (grammar (1)) or a bare address
  * (/32, /128), normalized. IPv4 octets with leading zeros are refused in
@@ -62,15 +58,6 @@ export function parseBanCidr(text: string): Cidr | undefined {
   if (ip === undefined) return undefined;
   if (slash < 0) return makeCidr(ip.family, ip.addr, ip.family === 4 ? 32 : 128);
   return tryParseCidr(text);
-}
-
-/** Narrowest allowed ban prefixes: a jail must never ban the whole Internet. */
-export const MIN_BAN_PREFIX = { 4: 8, 6: 16 } as const;
-
-/** A ban wider than /8 (IPv4) or /16 (IPv6): the message; undefined when allowed. */
-export function banPrefixError(cidr: Cidr): string | undefined {
-  if (cidr.prefixLen >= MIN_BAN_PREFIX[cidr.family]) return undefined;
-  return `prefix /${cidr.prefixLen} is too wide for a ban: at least /8 (IPv4) or /16 (IPv6)`;
 }
 
 function ownerParam(ctx: RequestContext, errors: FieldErrors = {}): string {

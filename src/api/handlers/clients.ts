@@ -1,7 +1,8 @@
 /**
  * Client routes (spec §1.9).
  */
-import { nameError, parseGroup, type Client, type ClientRegistry } from '../../core/clients.js';
+import type { Client, ClientRegistry } from '../../core/clients.js';
+import { nameError, parseGroup } from '../../domain/rules.js';
 import { AppError, type FieldErrors } from '../../errors.js';
 import { readValidatedJson } from '../body.js';
 import { str, struct, type Decoder } from '../json.js';

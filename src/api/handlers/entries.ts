@@ -1,25 +1,19 @@
 /**
  * Entry routes (spec §1.7): list, create, get, delete, peer.
  */
-import type { Entry, EntryService, PeerJob, Policy } from '../../core/types.js';
+import type { EntryService } from '../../core/types.js';
+import { nowSeconds } from '../../domain/clock.js';
+import { notFoundError, setEntryError } from '../../domain/entry-errors.js';
+import { expirationError, isSetTag, tagError } from '../../domain/rules.js';
+import type { Entry, PeerJob, Policy } from '../../domain/types.js';
 import { AppError, type FieldErrors } from '../../errors.js';
-import { formatCidr, tryParseCidr, tryParseCidrRaw, CIDR_SYNTAX_MESSAGE } from '../../net/cidr.js';
+import { CIDR_SYNTAX_MESSAGE, formatCidr, tryParseCidr, tryParseCidrRaw } from '../../net/cidr.js';
 import { readFrameworkJson, readValidatedJson } from '../body.js';
-import {
-  anyMap,
-  dataError,
-  enumOf,
-  nullable,
-  seqOf,
-  str,
-  struct,
-  u64,
-  type Decoder,
-} from '../json.js';
-import { scanPeerJobs, peerEcho, type FastPeerJob } from '../peer-fast.js';
-import { json, empty, JSON_TYPE, type Reply } from '../reply.js';
+import { anyMap, dataError, enumOf, nullable, seqOf, str, struct, u64, type Decoder } from '../json.js';
+import { peerEcho, scanPeerJobs, type FastPeerJob } from '../peer-fast.js';
+import { empty, json, JSON_TYPE, type Reply } from '../reply.js';
 import type { Handler, RequestContext } from '../router.js';
-import { expirationError, invalid, nowSeconds, parsePathCidr, parsePolicy, SET_SUFFIX, tagError } from '../validate.js';
+import { invalid, parsePathCidr, parsePolicy } from '../validate.js';
 
 /** Entry response, field order creation, cidr, tag, expiration. */
 export function entryJson(e: Entry, tag: string | null = e.tag): { creation: number; cidr: string; tag: string | null; expiration: number } {
@@ -72,7 +66,7 @@ const peerTag: Decoder<string | null> = (v, ctx) => {
 
 const peerExpiration: Decoder<number> = (v, ctx) => {
   const n = u64(v, ctx);
-  const bad = expirationError(n);
+  const bad = expirationError(n, nowSeconds());
   if (bad !== undefined) throw dataError(ctx.path, bad, v.end);
   return n;
 };
@@ -127,14 +121,6 @@ function pathParams(ctx: RequestContext): { policy: Policy; cidr: NonNullable<Re
   return { policy, cidr };
 }
 
-function notFound(cidrText: string): AppError {
-  return new AppError('not_found', 'submitted entry not found', {
-    cidr: { code: 'not_found', message: `cidr \`${cidrText}\` not found` },
-  });
-}
-
-export const SET_ENTRY_DELETE_MESSAGE = 'Entry defined in a set cannot be removed';
-
 export interface EntryHandlers {
   readonly list: Handler;
   readonly create: Handler;
@@ -170,17 +156,15 @@ export function entryHandlers(entries: EntryService): EntryHandlers {
     async get(ctx): Promise<Reply> {
       const { policy, cidr } = pathParams(ctx);
       const entry = entries.get(policy, cidr);
-      if (entry === undefined) throw notFound(cidr.text);
+      if (entry === undefined) throw notFoundError(cidr.text);
       return json(200, entryJson(entry));
     },
 
     async delete(ctx): Promise<Reply> {
       const { policy, cidr } = pathParams(ctx);
       const entry = entries.get(policy, cidr);
-      if (entry === undefined) throw notFound(cidr.text);
-      if (entry.tag.endsWith(SET_SUFFIX)) {
-        throw new AppError('invalid', SET_ENTRY_DELETE_MESSAGE, {}, { plainBody: SET_ENTRY_DELETE_MESSAGE });
-      }
+      if (entry === undefined) throw notFoundError(cidr.text);
+      if (isSetTag(entry.tag)) throw setEntryError();
       await entries.remove(policy, cidr, ctx.actor);
       return empty(204);
     },

@@ -2,10 +2,9 @@
  * Set routes (spec §1.8): the API only edits files; nothing is applied
  * until `POST /v1/sets/reload`.
  */
-import { nameError } from '../../core/clients.js';
-import type { SetFiles } from '../../core/sets.js';
-import { SET_MAX_BYTES } from '../../core/sets.js';
-import type { Policy } from '../../core/types.js';
+import { SET_MAX_BYTES, type SetFiles } from '../../core/sets.js';
+import { nameError } from '../../domain/rules.js';
+import type { Policy } from '../../domain/types.js';
 import { AppError, type FieldErrors } from '../../errors.js';
 import { isCidrText } from '../../net/cidr.js';
 import { readValidatedJson } from '../body.js';

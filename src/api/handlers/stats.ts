@@ -12,9 +12,10 @@
  * tag is gone are skipped.
  */
 import type { EntryStore } from '../../core/entries.js';
-import type { Policy } from '../../core/types.js';
+import type { Policy } from '../../domain/types.js';
 import { AppError, isAppError, type FieldErrors } from '../../errors.js';
-import { XDP_ACTIONS, type HelperStats, type PktStats } from '../../xdp/types.js';
+import { XDP_ACTIONS } from '../../xdp/abi.js';
+import type { HelperStats, PktStats } from '../../xdp/types.js';
 import type { Reply } from '../reply.js';
 import type { Handler } from '../router.js';
 import type { HandlerTable } from '../routes.js';

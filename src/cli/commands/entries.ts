@@ -2,8 +2,8 @@
  * `couicctl drop|ignore add|delete|inspect|list` (spec §9.4).
  */
 import type { Argv } from 'yargs';
-import type { Cidr } from '../../core/types.js';
-import { cidrArg, tagArg, type Policy } from '../args.js';
+import type { Cidr, Policy } from '../../domain/types.js';
+import { cidrArg, tagArg } from '../args.js';
 import { expirationFromArg } from '../duration.js';
 import { CommandError, usageError } from '../errors.js';
 import { entriesTable, entryJson, prettyJson, type ApiEntry } from '../format.js';

@@ -4,8 +4,9 @@
  */
 import { readFileSync } from 'node:fs';
 import type { Argv } from 'yargs';
-import { tryParseCidrRaw, CIDR_SYNTAX_MESSAGE } from '../../net/cidr.js';
-import { policyArg, setEntriesArg, type Policy } from '../args.js';
+import type { Policy } from '../../domain/types.js';
+import { CIDR_SYNTAX_MESSAGE, tryParseCidrRaw } from '../../net/cidr.js';
+import { policyArg, setEntriesArg } from '../args.js';
 import { CommandError, usageError } from '../errors.js';
 import { RELOAD_NOTE, setInspectText, setsListText, type ApiSet, type ApiSetSummary } from '../format.js';
 import { setNameArg } from '../names.js';

@@ -3,7 +3,7 @@
  * (spec §9.4).
  */
 import type { Argv } from 'yargs';
-import type { Policy } from '../args.js';
+import type { Policy } from '../../domain/types.js';
 import { usageError } from '../errors.js';
 import { globalStatsText, prettyJson, tagStatsText, type ApiStats, type ApiTagStats } from '../format.js';
 import { command } from '../runtime.js';
