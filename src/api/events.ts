@@ -27,10 +27,11 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Client, ClientRegistry } from '../core/clients.js';
-import type { CoreEvent, CoreEvents } from '../core/events.js';
+import type { StatsSource } from '../core/model/types.js';
+import type { CoreEvent, CoreEvents } from '../core/state/events.js';
 import type { Group } from '../domain/types.js';
 import { allowed } from './auth.js';
-import { readStats, statsJson, type StatsSource } from './handlers/stats.js';
+import { readStats, statsJson } from './handlers/stats.js';
 import type { Scope } from './router.js';
 
 export const EVENTS_PATH = '/v1/events';

@@ -11,7 +11,7 @@ import http from 'node:http';
 import net from 'node:net';
 import type { Logger } from 'pino';
 import type { ClientRegistry } from '../core/clients.js';
-import type { EntryService } from '../core/types.js';
+import type { EntryService } from '../core/model/types.js';
 import { AppError, isAppError } from '../errors.js';
 import { authorize } from './auth.js';
 import { BODY_LIMIT, drainRequest } from './body.js';

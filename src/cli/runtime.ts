@@ -4,6 +4,7 @@
  * (`Error executing command: …`, exit 1). Handlers never throw: the
  * outcome is recorded in process.exitCode so stdout can drain before exit.
  */
+import { nowSeconds } from '../domain/clock.js';
 import { isAppError } from '../errors.js';
 import { loadConfig, resolveEndpoint } from './config.js';
 import { CommandError, SetupError, usageText } from './errors.js';
@@ -30,7 +31,7 @@ function print(text: string): void {
 export const ctxBase = {
   println: (text: string): void => print(`${text}\n`),
   print,
-  now: (): number => Math.floor(Date.now() / 1000),
+  now: (): number => nowSeconds(),
 };
 
 /** Builds the client from the config (throws SetupError). */

@@ -4,15 +4,17 @@
  * Used by the daemon (src/daemon/app.ts), the tests and the bench.
  */
 import type { Logger } from 'pino';
+import { nowSeconds, systemClock, type Clock } from '../domain/clock.js';
 import type { Helper } from '../xdp/helper.js';
-import { ClaimTable } from './claims.js';
-import { EntryStore, ReplayLoader } from './entries.js';
-import { ExpiryHeap } from './expiry.js';
-import { Journal, type ReplayStats } from './journal.js';
-import { Mutex } from './mutex.js';
-import { HelperSupervisor, type BackoffOptions } from './supervisor.js';
-import { EntryTable } from './table.js';
-import { TagRegistry } from './tags.js';
+import { EntryStore } from './entries.js';
+import { Journal, type ReplayStats } from './journal/journal.js';
+import { Mutex } from './kernel/mutex.js';
+import { HelperSupervisor, type BackoffOptions } from './kernel/supervisor.js';
+import { ClaimTable } from './state/claims.js';
+import { ExpiryHeap } from './state/expiry.js';
+import { ReplayLoader } from './state/replay.js';
+import { EntryTable } from './state/table.js';
+import { TagRegistry } from './state/tags.js';
 
 export interface CoreOptions {
   /** Journal directory. */
@@ -27,6 +29,8 @@ export interface CoreOptions {
   readonly helperWaitMs?: number;
   readonly backoff?: BackoffOptions;
   readonly logger: Logger;
+  /** @default systemClock */
+  readonly clock?: Clock;
 }
 
 export interface Core {
@@ -61,7 +65,8 @@ async function openWith(opts: CoreOptions, starting: Promise<Helper>): Promise<C
     { dir: opts.journalDir, ...(opts.fsync === undefined ? {} : { fsync: opts.fsync }), logger: journalLog },
     loader,
   );
-  const expiredWhileDown = loader.finish(heap, Math.floor(Date.now() / 1000));
+  const clock = opts.clock ?? systemClock;
+  const expiredWhileDown = loader.finish(heap, nowSeconds(clock));
   const replay = { ...stats, entries: table.size, expiredWhileDown };
   journalLog.info({ ...replay, tags: tags.size }, 'journal replayed');
 
@@ -85,8 +90,9 @@ async function openWith(opts: CoreOptions, starting: Promise<Helper>): Promise<C
       ...(opts.maxPending === undefined ? {} : { maxPending: opts.maxPending }),
       ...(opts.helperWaitMs === undefined ? {} : { helperWaitMs: opts.helperWaitMs }),
       ...(opts.compactAfter === undefined ? {} : { compactAfter: opts.compactAfter }),
+      heap,
+      clock,
     },
-    heap,
   );
   store = entries;
   try {

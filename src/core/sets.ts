@@ -25,9 +25,10 @@ import { AppError } from '../errors.js';
 import { isCidrText, tryParseCidr } from '../net/cidr.js';
 import { StoredCidr } from '../net/keys.js';
 import { GRAMMAR1_NET, scanV4, v4KeyNum, v4KeyText } from '../net/v4-key.js';
-import type { EntryStore, SetTarget, SetTargets } from './entries.js';
-import type { SetsCounts } from './events.js';
-import { NumberIndex } from './num-index.js';
+import type { EntryStore } from './entries.js';
+import type { SetTarget, SetTargets } from './model/types.js';
+import type { SetsCounts } from './state/events.js';
+import { NumberIndex } from './state/num-index.js';
 
 export const SET_MAX_BYTES = 5 * 1024 * 1024;
 /** Application order of a reload (spec §3: "to avoid lock-out"). */

@@ -15,8 +15,8 @@ import { startApiServer, type ApiServer } from '../api/server.js';
 import { ClientRegistry, resolveOwner } from '../core/clients.js';
 import { openCore } from '../core/core.js';
 import type { EntryStore } from '../core/entries.js';
+import type { BackoffOptions, HelperSupervisor } from '../core/kernel/supervisor.js';
 import { SetFiles } from '../core/sets.js';
-import type { BackoffOptions, HelperSupervisor } from '../core/supervisor.js';
 import { HelperClient, type Helper } from '../xdp/helper.js';
 import type { Config } from './config.js';
 

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { pino } from 'pino';
 import { startApiServer } from '../../src/api/server.js';
 import { ClientRegistry } from '../../src/core/clients.js';
-import type { EntryService } from '../../src/core/types.js';
+import type { EntryService } from '../../src/core/model/types.js';
 import type { Actor, Cidr, CreateRequest, Entry, PeerJob, Policy } from '../../src/domain/types.js';
 import { AppError } from '../../src/errors.js';
 import {

@@ -43,7 +43,18 @@ after(() => rmSync(tmp, { recursive: true, force: true }));
 class SlowEntries extends MemoryEntries {
   delayMs = 0;
   fail = false;
+  /** Resolves when a create reaches the service (then replaced for the next one). */
+  reached: Promise<void>;
+  #reached: () => void = () => {};
+
+  constructor() {
+    super();
+    this.reached = new Promise((r) => (this.#reached = r));
+  }
+
   override async create(policy: Policy, req: CreateRequest, actor: { name: string; group: any }): Promise<Entry> {
+    this.#reached();
+    this.reached = new Promise((r) => (this.#reached = r));
     if (this.fail) throw new Error('boom');
     await new Promise((r) => setTimeout(r, this.delayMs));
     return super.create(policy, req, actor);
@@ -165,8 +176,9 @@ describe('behaviour', () => {
   });
   test('close() waits for in-flight requests', async () => {
     entries.delayMs = 300;
+    const reached = entries.reached;
     const pending = req('POST', '/v1/ignore', { cidr: '10.1.0.0/16', expiration: 0 });
-    await new Promise((r) => setTimeout(r, 50));
+    await reached; // in flight: in the service, not answered yet
     const t0 = Date.now();
     const closing = api.close();
     const r = await pending;

@@ -8,9 +8,9 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { daemonBuilt, startDaemon, type Daemon } from '../lib/daemon.js';
+import { waitFor } from '../lib/wait.js';
 
 const skip = daemonBuilt() && process.getuid?.() === 0 ? false : 'needs root and the built daemon';
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const nowS = (): number => Math.floor(Date.now() / 1000);
 
 interface ApiEntry { cidr: string; tag: string; expiration: number; creation: number }
@@ -138,13 +138,16 @@ describe('/v1/bans/{owner} (real daemon)', { skip, timeout: 120_000 }, () => {
     await ban('e1', { cidr, expiration: t + 2 });
     await ban('e2', { cidr, expiration: t + 3 });
     assert.equal((await drop()).get(cidr)?.tag, 'e1');
-    await sleep(Math.max(0, (t + 2) * 1000 + 300 - Date.now()));
-    const e = (await drop()).get(cidr);
+    const e = await waitFor(async () => {
+      const x = (await drop()).get(cidr);
+      return x?.tag === 'e2' ? x : undefined;
+    }, (t + 2) * 1000 + 1500 - Date.now());
+    assert.ok(Date.now() >= (t + 2) * 1000, 'not before e1 expired');
     assert.equal(e?.tag, 'e2', 'e1 expired: the tag moved');
     assert.equal(e?.expiration, t + 3);
     assert.deepEqual(await claims('e1'), []);
-    await sleep(Math.max(0, (t + 3) * 1000 + 300 - Date.now()));
-    assert.equal((await drop()).has(cidr), false);
+    assert.equal(await waitFor(async () => !(await drop()).has(cidr), (t + 3) * 1000 + 1500 - Date.now()), true, 'gone with e2');
+    assert.ok(Date.now() >= (t + 3) * 1000, 'not before e2 expired');
     assert.deepEqual(await claims('e2'), []);
   });
 
@@ -250,8 +253,11 @@ describe('/v1/bans/{owner} (real daemon)', { skip, timeout: 120_000 }, () => {
     assert.deepEqual((await drop()).get('192.0.2.80/32'), before, 'the API entry is left alone');
     assert.deepEqual(await claims('cl'), [{ cidr: '192.0.2.80/32', expiration: 0 }], 'the claim is recorded');
     // The API entry expires: the live claim takes the CIDR over.
-    await sleep(Math.max(0, exp * 1000 + 400 - Date.now()));
-    const e = (await drop()).get('192.0.2.80/32');
+    const e = await waitFor(async () => {
+      const x = (await drop()).get('192.0.2.80/32');
+      return x?.tag === 'cl' ? x : undefined;
+    }, exp * 1000 + 1500 - Date.now());
+    assert.ok(Date.now() >= exp * 1000, 'not before the API entry expired');
     assert.equal(e?.tag, 'cl');
     assert.equal(e?.expiration, 0);
     assert.equal((await d.request('DELETE', '/v1/bans/cl/192.0.2.80/32')).status, 204);

@@ -11,10 +11,10 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import type { Daemon, DaemonOptions } from '../lib/daemon.js';
 import { assertKernelMatchesApi, kernelSkip, startPinnedDaemon, type ApiEntry } from '../lib/kernel.js';
+import { waitFor } from '../lib/wait.js';
 
 const skip = kernelSkip;
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const nowS = (): number => Math.floor(Date.now() / 1000);
 
 function rng(seed: number): () => number {
@@ -174,8 +174,9 @@ describe('bans: kernel maps == API (pinned maps read with bpftool)', { skip, tim
       assert.ok(nowS() < exp1, 'rounds finished before the first expiry (test too slow?)');
       await check();
       for (const t of [exp1, exp2]) {
-        await sleep(Math.max(0, t * 1000 + 1000 - Date.now()));
         model.expire(t);
+        // The daemon's expiry runs at t: wait until it agrees with the model, then check for real.
+        await waitFor(() => check().then(() => true, () => false), t * 1000 + 3000 - Date.now(), 200);
         await check();
       }
       assert.ok(model.claims.size > 0, 'some permanent claims are left');
@@ -221,7 +222,8 @@ describe('bans: kernel maps == API (pinned maps read with bpftool)', { skip, tim
           }
         };
         const workers = Array.from({ length: 8 }, (_, w) => worker(w));
-        await sleep(1500);
+        // Killed under load, once enough claims are acknowledged to make losing one visible.
+        await waitFor(() => held.size > 400, 30_000);
         const res = await d.kill('SIGKILL');
         stop = true;
         await Promise.all(workers);

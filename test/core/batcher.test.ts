@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Batcher, type BatchRequest } from '../../src/core/batcher.js';
+import { Batcher, type BatchRequest } from '../../src/core/queue/batcher.js';
 
 interface R extends BatchRequest {
   readonly id: string;

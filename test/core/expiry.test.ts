@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ExpiryHeap, ExpiryTimer } from '../../src/core/expiry.js';
-import { EntryTable } from '../../src/core/table.js';
+import { ExpiryHeap, ExpiryTimer } from '../../src/core/state/expiry.js';
+import { EntryTable } from '../../src/core/state/table.js';
+import { ManualClock } from '../lib/clock.js';
 
 function rng(seed: number): () => number {
   let s = seed >>> 0;
@@ -66,46 +67,42 @@ describe('ExpiryTimer', () => {
   it('fires for due entries only, in one call, and re-arms for the next', async () => {
     const table = new EntryTable();
     const heap = new ExpiryHeap(table);
-    let nowMs = 1_000_000_000;
+    const clock = new ManualClock(1_000_000_000);
     const due: string[][] = [];
-    const timer = new ExpiryTimer({ heap, table, now: () => nowMs, onDue: (d) => due.push(d.map((x) => x.key)) });
+    const timer = new ExpiryTimer({ heap, table, clock, onDue: (d) => due.push(d.map((x) => x.key)) });
     for (const [key, exp] of [['a/32', 1_000_000], ['b/32', 1_000_000], ['c/32', 1_000_001], ['d/32', 2_000_000]] as const) {
       heap.add(table.put(1, key, 1, 0, exp));
     }
     timer.rearm();
     assert.equal(timer.fireNow(), 2, 'expiration <= now (1_000_000 s) is due');
     assert.deepEqual(due, [['a/32', 'b/32']]);
-    nowMs += 999;
+    clock.advance(999);
     assert.equal(timer.fireNow(), 0, 'c not yet (1 000 000.999 s)');
-    nowMs += 1;
-    assert.equal(timer.fireNow(), 1);
+    assert.equal(clock.advance(1), 1, "the timer fires at c's expiration");
     assert.deepEqual(due[1], ['c/32']);
+    assert.equal(timer.fireNow(), 0, 'c is reported once');
     assert.equal(heap.size, 1);
     timer.stop();
   });
 
-  it('uses a real timer: an entry expiring in ~1 s is reported within 1 s of its expiration', async () => {
+  it('arms its timer for the earliest expiration: fires at it, not before, and re-arms for the next', () => {
     const table = new EntryTable();
     const heap = new ExpiryHeap(table);
-    const exp = Math.floor(Date.now() / 1000) + 1;
-    let firedAt = 0;
-    const done = new Promise<void>((resolve) => {
-      const timer = new ExpiryTimer({
-        heap, table,
-        onDue: () => {
-          firedAt = Date.now();
-          timer.stop();
-          resolve();
-        },
-      });
-      heap.add(table.put(1, 'x/32', 1, 0, exp));
-      heap.add(table.put(1, 'y/32', 1, 0, exp + 3600));
-      timer.rearm();
-      setTimeout(() => {}, 2500); // keep the loop alive (the timer is unref'd)
-    });
-    await done;
-    assert.ok(firedAt >= exp * 1000, 'not before its expiration');
-    assert.ok(firedAt - exp * 1000 < 1000, `fired ${firedAt - exp * 1000} ms after expiration`);
+    const clock = new ManualClock(1_900_000_000_250);
+    const exp = Math.floor(clock.nowMs() / 1000) + 1;
+    const fired: { at: number; keys: string[] }[] = [];
+    const timer = new ExpiryTimer({ heap, table, clock, onDue: (d) => fired.push({ at: clock.nowMs(), keys: d.map((x) => x.key) }) });
+    heap.add(table.put(1, 'x/32', 1, 0, exp));
+    heap.add(table.put(1, 'y/32', 1, 0, exp + 3600));
+    timer.rearm();
+    assert.equal(clock.pending, 1, 'one timer for the whole heap');
+    clock.advanceTo(exp * 1000 - 1);
+    assert.deepEqual(fired, [], 'not before its expiration');
+    clock.advance(1);
+    assert.deepEqual(fired, [{ at: exp * 1000, keys: ['x/32'] }], 'at its expiration, with only the due entry');
     assert.equal(heap.size, 1);
+    assert.equal(clock.nextAt, (exp + 3600) * 1000, 're-armed for the next expiration');
+    timer.stop();
+    assert.equal(clock.pending, 0, 'stop() clears the timer');
   });
 });

@@ -6,9 +6,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { EntryStore } from '../../src/core/entries.js';
-import { Mutex } from '../../src/core/mutex.js';
-import { EntryTable } from '../../src/core/table.js';
-import { TagRegistry } from '../../src/core/tags.js';
+import { Mutex } from '../../src/core/kernel/mutex.js';
+import { EntryTable } from '../../src/core/state/table.js';
+import { TagRegistry } from '../../src/core/state/tags.js';
 import type { Actor } from '../../src/domain/types.js';
 import { silentLogger } from '../../src/log.js';
 import { parseCidr } from '../../src/net/cidr.js';

@@ -12,7 +12,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { Journal, parseFrames, RecordEncoder, type ReplaySink } from '../../src/core/journal.js';
+import { Journal, parseFrames, RecordEncoder, type ReplaySink } from '../../src/core/journal/journal.js';
 import { silentLogger } from '../../src/log.js';
 import { v4KeyNum } from '../../src/net/v4-key.js';
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { NumberIndex } from '../../src/core/num-index.js';
+import { NumberIndex } from '../../src/core/state/num-index.js';
 
 describe('NumberIndex', () => {
   it('agrees with a Map through random sets and deletes (growth, probing, backward shift)', () => {

@@ -1,12 +1,17 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { RecordEncoder } from '../../src/core/journal.js';
-import { OpList, type POp } from '../../src/core/op-list.js';
+import { RecordEncoder } from '../../src/core/journal/journal.js';
+import { OpList, type PlannedKind, type POp } from '../../src/core/plan/op-list.js';
 import { v4KeyNum, v4KeyText } from '../../src/net/v4-key.js';
 
 /** Appends `op` (the POp that at() reads back). */
-const push = (list: OpList, op: POp): number =>
-  list.add(op.kind, op.store, op.key, op.ks, op.addr, op.k4, op.tagId, op.tag, op.creation, op.expiration, op.prevTagId, op.req);
+function push(list: OpList, op: POp): number {
+  const i = list.append(op.kind, op.store, op.key, op.k4, op.ks);
+  list.setValue(i, op.tagId, op.tag, op.creation, op.expiration);
+  list.setOrigin(i, op.req, op.prevTagId);
+  if (op.addr !== undefined) list.setAddr(i, op.addr);
+  return i;
+}
 
 const plain = (op: POp): POp => ({
   kind: op.kind, store: op.store, key: op.key, ks: op.ks, addr: op.addr, k4: op.k4, tagId: op.tagId,
@@ -32,7 +37,7 @@ describe('OpList', () => {
       // tag id 3 is planned under two tags: the odd one must not leak to the others
       const tag = tagId === 3 && rand(2) === 0 ? 'autre-é.couic' : `t${tagId}.couic`;
       const op: POp = {
-        kind: 1 + rand(3), store: v6 ? 1 + 2 * rand(2) : 2 * rand(2), key, ks: rand(8),
+        kind: (1 + rand(3)) as PlannedKind, store: v6 ? 1 + 2 * rand(2) : 2 * rand(2), key, ks: rand(8),
         addr: v6 ? Uint8Array.of(rand(256), rand(256)) : undefined, k4: v6 ? -1 : v4KeyNum(key),
         tagId, tag, creation: 1_700_000_000 + rand(1000), expiration: rand(2) === 0 ? 0 : 1_800_000_000.5, prevTagId: rand(9), req: rand(40),
       };

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { EntryTable, mapSlotOf, storeIndex } from '../../src/core/table.js';
+import { EntryTable, mapSlotOf, storeIndex } from '../../src/core/state/table.js';
 import { tryParseCidr } from '../../src/net/cidr.js';
 import { cidrKeyNum, keyPrefixLen, keyToBytes } from '../../src/net/keys.js';
 import { v4KeyBytes, v4KeyNum, v4KeyText, v4NetKey } from '../../src/net/v4-key.js';

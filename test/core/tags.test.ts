@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { TagRegistry } from '../../src/core/tags.js';
+import { TagRegistry } from '../../src/core/state/tags.js';
 
 describe('TagRegistry', () => {
   it('allocates ids from 1 and shares one id per tag string', () => {

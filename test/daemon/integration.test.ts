@@ -11,10 +11,10 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import type { Daemon, DaemonOptions } from '../lib/daemon.js';
 import { apiEntries, assertKernelMatchesApi, kernelSkip, startPinnedDaemon } from '../lib/kernel.js';
+import { waitFor } from '../lib/wait.js';
 
 const skip = kernelSkip;
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 function rng(seed: number): () => number {
   let s = seed >>> 0;
@@ -115,8 +115,11 @@ describe('daemon integration (pinned maps read with bpftool)', { skip, timeout: 
       }
       assert.ok(Date.now() < (expireAt - 1) * 1000, 'rounds finished before the expiry (test too slow?)');
       // Expiry: gone from API and kernel within 1 s after expireAt.
-      await sleep(Math.max(0, expireAt * 1000 + 1000 - Date.now()));
       for (const [k, e] of model) if (e.expiration !== 0) model.delete(k);
+      const want = JSON.stringify([...model.keys()].sort());
+      // (kernel and API may disagree for an instant while the expiry batch commits)
+      const expired = async (): Promise<boolean> => JSON.stringify([...(await assertKernelMatchesApi(d, pinDir)).api.keys()].sort()) === want;
+      await waitFor(() => expired().catch(() => false), expireAt * 1000 + 1000 - Date.now(), 100);
       const { api } = await assertKernelMatchesApi(d, pinDir);
       assert.deepEqual([...api.keys()].sort(), [...model.keys()].sort());
     });
@@ -141,7 +144,8 @@ describe('daemon integration (pinned maps read with bpftool)', { skip, timeout: 
         }
       };
       const workers = Array.from({ length: 16 }, () => worker());
-      await sleep(1500);
+      // Killed under load, once enough entries are acknowledged to make losing one visible.
+      await waitFor(() => acked.size > 400, 30_000);
       const res = await d.kill('SIGKILL');
       stop = true;
       await Promise.all(workers);
@@ -173,9 +177,11 @@ describe('daemon integration (pinned maps read with bpftool)', { skip, timeout: 
         }
       };
       const workers = Array.from({ length: 16 }, () => worker());
-      await sleep(700);
+      await waitFor(() => acked.length > 200, 30_000);
       process.kill(helpers[0]!, 'SIGKILL');
-      await sleep(1500);
+      // Load goes on through the restart until requests are acknowledged by the new helper.
+      const atKill = acked.length;
+      await waitFor(() => pgrep().some((p) => p !== helpers[0]) && acked.length > atKill + 200, 30_000);
       stop = true;
       await Promise.all(workers);
       assert.deepEqual(failed, [], 'no request failed (restart within the wait bound)');

@@ -10,9 +10,9 @@ import { after, before, describe, test } from 'node:test';
 import WebSocket from 'ws';
 import { statsFromEvent } from '../../src/cli/live.js';
 import { daemonBuilt, startDaemon, type Daemon } from '../lib/daemon.js';
+import { waitFor } from '../lib/wait.js';
 
 const skip = !daemonBuilt() || process.getuid?.() !== 0 ? 'needs root and the built daemon' : false;
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 interface Consumer {
   readonly ws: WebSocket;
@@ -118,7 +118,7 @@ describe('event stream (real daemon)', { skip, timeout: 120_000 }, () => {
 
     // stats: one per second, a Stats object under "stats" that couicctl --live reads
     const last = await c.waitFor((m) => m.type === 'stats' && m.stats.drop_cidr_count === 2);
-    while (c.messages.filter((m) => m.type === 'stats').length < 3) await sleep(100);
+    assert.ok(await waitFor(() => c.messages.filter((m) => m.type === 'stats').length >= 3, 10_000), 'three stats ticks');
     const stats = c.messages.filter((m) => m.type === 'stats');
     assert.deepEqual(Object.keys(last.stats.xdp).sort(), ['XDP_ABORTED', 'XDP_DROP', 'XDP_PASS', 'XDP_REDIRECT', 'XDP_TX']);
     assert.equal(last.stats.ignore_cidr_count, 0);
@@ -170,7 +170,7 @@ describe('event stream (real daemon)', { skip, timeout: 120_000 }, () => {
     await admin.waitFor((m) => m.type === 'stats');
     // a few more stats ticks: clientro/clientrw would have had samples by now
     const monStats = mon.messages.filter((m) => m.type === 'stats').length;
-    while (mon.messages.filter((m) => m.type === 'stats').length < monStats + 2) await sleep(100);
+    assert.ok(await waitFor(() => mon.messages.filter((m) => m.type === 'stats').length >= monStats + 2, 10_000), 'two more stats ticks');
     assert.deepEqual(mon.messages.filter((m) => m.type !== 'stats' && m.type !== 'hello'), [], 'monitoring: no entry or sets events');
     assert.deepEqual(ro.messages.filter((m) => m.type === 'stats'), [], 'clientro: no stats');
     assert.deepEqual(rw.messages.filter((m) => m.type === 'stats'), [], 'clientrw: no stats');

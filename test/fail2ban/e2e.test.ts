@@ -19,7 +19,8 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { daemonBuilt, startDaemon, type Daemon } from '../lib/daemon.js';
 import { createPair, ping, run, udpReceiver, udpSend, type NetnsPair } from '../lib/netns.js';
-import { buildCouicBan, CLI_MAIN, COUIC_BAN, F2b, fail2banMissing, waitFor } from './lib.js';
+import { waitFor } from '../lib/wait.js';
+import { buildCouicBan, CLI_MAIN, COUIC_BAN, F2b, fail2banMissing } from './lib.js';
 
 const skip = fail2banMissing() || (!daemonBuilt() ? 'needs the built daemon' : false);
 

@@ -7,20 +7,29 @@
  * Never touches /etc/fail2ban, /var/run/fail2ban or /var/lib/fail2ban.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { REPO_ROOT } from '../lib/daemon.js';
 import { run, type ExecResult } from '../lib/netns.js';
+import { sleep } from '../lib/wait.js';
 
 export const COUIC_BAN = path.join(REPO_ROOT, 'src', 'helper', '.output', 'couic-ban');
 export const ACTION_DIR = path.join(REPO_ROOT, 'action.d');
 export const JAIL_DIR = path.join(REPO_ROOT, 'jail.d');
 export const CLI_MAIN = path.join(REPO_ROOT, 'dist', 'src', 'cli', 'main.js');
 export const STOCK_ACTIONS = '/etc/fail2ban/action.d';
-
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Builds couic-ban when missing or older than its source (libc only, fast). */
 export function buildCouicBan(): void {
@@ -237,16 +246,6 @@ export class F2b {
   async dispose(): Promise<void> {
     await this.stop(30000).catch(() => this.kill());
     rmSync(this.dir, { recursive: true, force: true });
-  }
-}
-
-/** Polls `fn` until it returns a truthy value or the time is up (then returns the last value). */
-export async function waitFor<T>(fn: () => Promise<T> | T, timeoutMs: number, stepMs = 100): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v || Date.now() > deadline) return v;
-    await sleep(stepMs);
   }
 }
 

@@ -13,7 +13,17 @@ import assert from 'node:assert/strict';
 import { chmodSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { buildCouicBan, COUIC_BAN, F2b, fail2banMissing, JAIL_DIR, startStub, tmpDir, waitFor, writeClientFile } from './lib.js';
+import { waitFor } from '../lib/wait.js';
+import {
+  buildCouicBan,
+  COUIC_BAN,
+  F2b,
+  fail2banMissing,
+  JAIL_DIR,
+  startStub,
+  tmpDir,
+  writeClientFile,
+} from './lib.js';
 
 const skip = fail2banMissing();
 

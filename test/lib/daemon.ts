@@ -14,6 +14,7 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { sleep } from './wait.js';
 
 /** Repository root (this file is dist/test/lib/daemon.js once built). */
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -160,7 +161,6 @@ export function readClientToken(workingDir: string, name = 'couicctl'): string {
   return m[1];
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 export async function startDaemon(opts: DaemonOptions = {}): Promise<Daemon> {
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'couic-test-'));

@@ -8,8 +8,9 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
-import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { sleep } from '../lib/wait.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const SOCKET = '/run/couic/couic.sock';
@@ -22,7 +23,6 @@ const skip = process.getuid?.() !== 0
     ? `a couic install already owns ${SOCKET}, ${STATE} or /etc/couic on this host`
     : false;
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 function answers(path: string): Promise<boolean> {
   return new Promise((resolve) => {

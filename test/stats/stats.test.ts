@@ -11,11 +11,11 @@ import { startDaemon, type Daemon } from '../lib/daemon.js';
 import { kernelSkip } from '../lib/kernel.js';
 import { createPair, udpReceiver, udpSend, type NetnsPair } from '../lib/netns.js';
 import { ETH_HLEN, IPV4_HLEN, UDP_HLEN } from '../lib/packets.js';
+import { waitFor } from '../lib/wait.js';
 
 /** The test sender's payload is 'couic-dp-test' (13 bytes). */
 const FRAME_LEN = ETH_HLEN + IPV4_HLEN + UDP_HLEN + 13;
 const ACTIONS = ['XDP_ABORTED', 'XDP_DROP', 'XDP_PASS', 'XDP_TX', 'XDP_REDIRECT'];
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const PORT = 40999;
 
 interface Pkt { rx_packets: number; rx_bytes: number }
@@ -59,15 +59,18 @@ describe('XDP counters through the stats routes (veth, real packets)', { skip: k
     rx_packets: (b ?? zero).rx_packets - (a ?? zero).rx_packets,
     rx_bytes: (b ?? zero).rx_bytes - (a ?? zero).rx_bytes,
   });
-  /** Sends `n` datagrams from `src` and waits until `done()` holds (the data path is asynchronous). */
+  /**
+   * Sends `n` datagrams from `src` and waits until `done()` holds (the data
+   * path is asynchronous), then until one more datagram, sent after them from
+   * the sender's own (unlisted) address, is counted as passed: the veth hands
+   * frames to XDP in order, so nothing of the `n` can still come after it.
+   */
   const send = async (src: string, n: number, done: () => Promise<boolean>): Promise<void> => {
     assert.equal(await udpSend(pair.sender.ns, src, pair.receiver.v4, PORT, n), n);
-    const deadline = Date.now() + 5000;
-    while (!(await done())) {
-      assert.ok(Date.now() < deadline, 'counters did not move');
-      await sleep(50);
-    }
-    await sleep(200); // nothing more must come
+    assert.equal(await waitFor(done, 5000), true, 'counters did not move');
+    const passed = (await stats()).xdp.XDP_PASS.rx_packets;
+    assert.equal(await udpSend(pair.sender.ns, pair.sender.v4, pair.receiver.v4, PORT + 1, 1), 1);
+    assert.equal(await waitFor(async () => (await stats()).xdp.XDP_PASS.rx_packets > passed, 5000), true, 'the trailing datagram was not counted');
   };
 
   test('banned source: XDP_DROP +N packets, +N×len bytes; its tag +N', async () => {

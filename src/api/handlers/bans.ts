@@ -1,7 +1,8 @@
 /**
  * `/v1/bans/{owner}`: bans held by owners, the fail2ban backend
  * (docs/api-extensions.md). The claims logic is in src/core (EntryStore
- * claims, src/core/claims.ts); this file parses and validates.
+ * claims, src/core/state/claims.ts and src/core/plan/claims.ts); this file
+ * parses and validates.
  *
  * Bodies are read with JSON.parse (a 20,000-ban array restores in one
  * request): JSON-level problems (content type, syntax, shape, types) are
@@ -14,11 +15,10 @@
  * `/v1/bans/{x}/{ip}/{prefix}` still go to the entry handlers with
  * policy "bans" (400 after auth, as before).
  */
-import type { BanClaim, BanItem } from '../../core/entries.js';
-import type { EntryService } from '../../core/types.js';
+import type { BanItem, BanService, EntryService } from '../../core/model/types.js';
 import { nowSeconds } from '../../domain/clock.js';
 import { banPrefixError, expirationError, ownerError } from '../../domain/rules.js';
-import type { Actor, Cidr } from '../../domain/types.js';
+import type { Cidr } from '../../domain/types.js';
 import { AppError, type FieldErrors } from '../../errors.js';
 import { CIDR_SYNTAX_MESSAGE, makeCidr, tryParseCidr, tryParseIp } from '../../net/cidr.js';
 import { isJsonContentType, MISSING_JSON_CONTENT_TYPE, readBody } from '../body.js';
@@ -27,14 +27,6 @@ import type { Handler, RequestContext } from '../router.js';
 import type { HandlerTable } from '../routes.js';
 import { invalid, parsePathCidr } from '../validate.js';
 import type { EntryHandlers } from './entries.js';
-
-/** What the routes need from the core (EntryStore implements it). */
-export interface BanService {
-  ban(owner: string, items: readonly BanItem[], actor: Actor): Promise<number>;
-  unban(owner: string, cidr: Cidr, actor: Actor): Promise<void>;
-  flushBans(owner: string, actor: Actor): Promise<number>;
-  bansOf(owner: string): BanClaim[];
-}
 
 export function isBanService(x: unknown): x is BanService {
   const o = x as Partial<BanService> | null;

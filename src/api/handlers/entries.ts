@@ -1,7 +1,7 @@
 /**
  * Entry routes (spec §1.7): list, create, get, delete, peer.
  */
-import type { EntryService } from '../../core/types.js';
+import type { EntryService } from '../../core/model/types.js';
 import { nowSeconds } from '../../domain/clock.js';
 import { notFoundError, setEntryError } from '../../domain/entry-errors.js';
 import { expirationError, isSetTag, tagError } from '../../domain/rules.js';

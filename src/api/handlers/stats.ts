@@ -11,7 +11,7 @@
  * is reported as the tag `(overflow)` (a name no tag can have). Ids whose
  * tag is gone are skipped.
  */
-import type { EntryStore } from '../../core/entries.js';
+import type { StatsSource } from '../../core/model/types.js';
 import type { Policy } from '../../domain/types.js';
 import { AppError, isAppError, type FieldErrors } from '../../errors.js';
 import { XDP_ACTIONS } from '../../xdp/abi.js';
@@ -23,9 +23,6 @@ import { parsePolicy } from '../validate.js';
 
 export const OVERFLOW_TAG = '(overflow)';
 export const OPENMETRICS_TYPE = 'application/openmetrics-text; version=1.0.0; charset=utf-8';
-
-/** The source of stats (EntryStore in the daemon). */
-export type StatsSource = Pick<EntryStore, 'stats' | 'count' | 'tagName'>;
 
 export interface TagCounter {
   readonly tag: string;

@@ -15,12 +15,12 @@
  *     when that entry goes away by expiry or set reload while claims are
  *     live, the claims take it over (it becomes managed).
  *
- * States are immutable (copy on write), so the batch planner in entries.ts
- * can keep planned states in an overlay and commit them after the kernel
- * write and the journal fsync. This file holds the committed table, the
- * claim expiry heap and pure helpers; planning lives in EntryStore.
+ * States are immutable (copy on write), so the batch planner can keep
+ * planned states in an overlay and commit them after the kernel write and
+ * the journal fsync. This file holds the committed table, the claim expiry
+ * heap and pure helpers; planning lives in plan/claims.ts.
  */
-import type { JournalClaim } from './journal.js';
+import type { JournalClaim } from '../journal/journal.js';
 
 export type Claim = JournalClaim;
 
@@ -204,8 +204,17 @@ export class ClaimTable {
     }
   }
 
-  /** Replaces the state of `key` (undefined or no claims = unclaimed). */
-  set(key: string, state: ClaimState | undefined, trackDue = true): void {
+  /** Replaces the state of `key` (undefined or no claims = unclaimed); its expirations go into the due heap. */
+  set(key: string, state: ClaimState | undefined): void {
+    this.#set(key, state, { trackDue: true });
+  }
+
+  /** set() while the journal is replayed: the due heap is rebuilt once at the end (rebuildDue). */
+  load(key: string, state: ClaimState | undefined): void {
+    this.#set(key, state, { trackDue: false });
+  }
+
+  #set(key: string, state: ClaimState | undefined, { trackDue }: { readonly trackDue: boolean }): void {
     const old = this.#byKey.get(key);
     const next = state !== undefined && state.claims.length > 0 ? state : undefined;
     if (old !== undefined) {

@@ -7,9 +7,9 @@
  * object, no Uint8Array. Address bytes are derived from the key when the
  * kernel needs them (addr.ts).
  */
-import type { Family, Policy } from '../domain/types.js';
-import { keyPrefixLen, keyToBytes } from '../net/keys.js';
-import { v4KeyBytes, v4KeyNum, v4KeyText } from '../net/v4-key.js';
+import type { Family, Policy } from '../../domain/types.js';
+import { keyPrefixLen, keyToBytes } from '../../net/keys.js';
+import { v4KeyBytes, v4KeyNum, v4KeyText } from '../../net/v4-key.js';
 import { NumberIndex } from './num-index.js';
 
 /** Store index = policy * 2 + (family === 6 ? 1 : 0). */

@@ -6,11 +6,19 @@
  * their key number only (the text is rebuilt when asked for), IPv6 keys and
  * address bytes in side maps (few), a tag once per tag id.
  */
-import { v4KeyText } from '../net/v4-key.js';
+import { v4KeyText } from '../../net/v4-key.js';
 
-/** One planned map op. `prevTagId`: the tag of the entry an UPD/DEL replaces. */
+/**
+ * What a planned op does to its entry. Not the wire's op kinds (src/xdp/abi.ts
+ * OP_KIND): an ADD and an UPDATE both go to the kernel as an upsert; they
+ * differ for the state, the journal and the events.
+ */
+export const PLANNED = { ADD: 1, UPDATE: 2, DELETE: 3 } as const;
+export type PlannedKind = (typeof PLANNED)[keyof typeof PLANNED];
+
+/** One planned map op. `prevTagId`: the tag of the entry an UPDATE/DELETE replaces. */
 export interface POp {
-  readonly kind: number;
+  readonly kind: PlannedKind;
   readonly store: number;
   readonly key: string;
   /** Kernel map slot (0..7). */
@@ -99,15 +107,15 @@ export class OpList {
   }
 
   /**
-   * Appends an op given field by field, not as a POp: on the planner's
-   * per-entry path a peer batch of 10,000 jobs would otherwise leave 10,000
-   * objects alive for the whole round trip to the kernel. `key` is only
-   * read for IPv6 ops (k4 < 0). Returns the op's index.
+   * Appends an op on `key` of `store` (`k4`: its IPv4 key number, -1 for
+   * IPv6, whose key text is then kept; `ks`: its kernel map slot) and
+   * returns its index. The planner then sets its value (setValue) and its
+   * origin (setOrigin), and its address bytes when it has them (setAddr).
+   * Field by field, not as a POp: on the per-entry path a peer batch of
+   * 10,000 jobs would otherwise leave 10,000 objects alive for the whole
+   * round trip to the kernel.
    */
-  add(
-    kind: number, store: number, key: string, ks: number, addr: Uint8Array | undefined, k4: number,
-    tagId: number, tag: string, creation: number, expiration: number, prevTagId: number, req: number,
-  ): number {
+  append(kind: PlannedKind, store: number, key: string, k4: number, ks: number): number {
     if (this.#n === this.#c.kind.length) this.#c = columns(this.#n * 2, this.#c);
     const i = this.#n;
     const c = this.#c;
@@ -115,13 +123,17 @@ export class OpList {
     c.store[i] = store;
     c.ks[i] = ks;
     c.k4[i] = k4;
+    if (k4 < 0) this.#text.set(i, key);
+    this.#n = i + 1;
+    return i;
+  }
+
+  /** The entry op `i` leaves (for a DELETE: the one it removes). */
+  setValue(i: number, tagId: number, tag: string, creation: number, expiration: number): void {
+    const c = this.#c;
     c.tagId[i] = tagId;
-    c.prevTagId[i] = prevTagId;
-    c.req[i] = req;
     c.creation[i] = creation;
     c.expiration[i] = expiration;
-    if (k4 < 0) this.#text.set(i, key);
-    if (addr !== undefined) this.#addr.set(i, addr);
     const known = this.#tags.get(tagId);
     let tagBytes = this.#tagBytes.get(tagId);
     if (known === undefined) {
@@ -132,9 +144,19 @@ export class OpList {
       this.#tagOf.set(i, tag);
       tagBytes = Buffer.byteLength(tag, 'utf8');
     }
-    this.#journalBytes += 3 + (k4 >= 0 ? v4TextLength(k4) : key.length) + 14 + tagBytes!;
-    this.#n = i + 1;
-    return i;
+    const k4 = c.k4[i]!;
+    this.#journalBytes += 3 + (k4 >= 0 ? v4TextLength(k4) : this.#text.get(i)!.length) + 14 + tagBytes!;
+  }
+
+  /** The request (its index in the batch) op `i` belongs to, and the tag id of the entry it replaces. */
+  setOrigin(i: number, req: number, prevTagId: number): void {
+    this.#c.req[i] = req;
+    this.#c.prevTagId[i] = prevTagId;
+  }
+
+  /** Address bytes of op `i`, when the request carried them (else derived from the key when encoded). */
+  setAddr(i: number, addr: Uint8Array): void {
+    this.#addr.set(i, addr);
   }
 
   /** Op `i` as an object (for the paths that are not per-entry hot). */
@@ -145,7 +167,7 @@ export class OpList {
     // the IPv4 key text is only built if read
     let key = k4 >= 0 ? undefined : this.#text.get(i)!;
     return {
-      kind: c.kind[i]!, store: c.store[i]!, ks: c.ks[i]!, addr: this.addrAt(i), k4, tagId: c.tagId[i]!, tag: this.tagAt(i),
+      kind: c.kind[i] as PlannedKind, store: c.store[i]!, ks: c.ks[i]!, addr: this.addrAt(i), k4, tagId: c.tagId[i]!, tag: this.tagAt(i),
       creation: c.creation[i]!, expiration: c.expiration[i]!, prevTagId: c.prevTagId[i]!, req: c.req[i]!,
       get key(): string {
         key ??= v4KeyText(k4);

@@ -8,10 +8,9 @@
  * are popped and handed to `onDue`, which removes them through the batch
  * queue; if that fails the caller re-adds them (add()).
  */
+import { MAX_TIMER_MS, nowSeconds, systemClock, type Clock, type TimerHandle } from '../../domain/clock.js';
 import type { EntryTable } from './table.js';
 
-/** setTimeout's limit (about 24.8 days). */
-const MAX_TIMER_MS = 0x7fffffff;
 
 export class ExpiryHeap {
   readonly #table: EntryTable;
@@ -133,22 +132,22 @@ export interface ExpiryTimerOptions {
   readonly table: EntryTable;
   /** Receives the (store, key) of every due entry, already popped from the heap. */
   readonly onDue: (due: { store: number; key: string; expiration: number }[]) => void;
-  /** Clock in milliseconds. @default Date.now */
-  readonly now?: () => number;
+  /** @default systemClock */
+  readonly clock?: Clock;
 }
 
 /** One timer for the earliest expiration of the heap. Call rearm() after heap changes. */
 export class ExpiryTimer {
   readonly #o: ExpiryTimerOptions;
-  readonly #now: () => number;
-  #timer: NodeJS.Timeout | undefined;
+  readonly #clock: Clock;
+  #timer: TimerHandle | undefined;
   /** Expiration (s) the timer is armed for; Infinity when idle. */
   #armedFor = Infinity;
   #stopped = false;
 
   constructor(opts: ExpiryTimerOptions) {
     this.#o = opts;
-    this.#now = opts.now ?? Date.now;
+    this.#clock = opts.clock ?? systemClock;
   }
 
   /** Arms (or re-arms) the timer if the heap top is earlier than what it waits for. */
@@ -162,15 +161,17 @@ export class ExpiryTimer {
   }
 
   #arm(exp: number): void {
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    if (this.#timer !== undefined) this.#clock.clearTimer(this.#timer);
     this.#armedFor = exp;
-    const delay = Math.max(0, Math.min(MAX_TIMER_MS, exp * 1000 - this.#now()));
-    this.#timer = setTimeout(() => this.#fire(), delay);
+    const delay = Math.max(0, Math.min(MAX_TIMER_MS, exp * 1000 - this.#clock.nowMs()));
+    this.#timer = this.#clock.setTimer(() => this.#fire(), delay);
     this.#timer.unref();
   }
 
   /** Pops and reports every entry due now; re-arms for the next. Returns the number reported. */
   fireNow(): number {
+    // The armed timer would only find nothing due: no second one left pending.
+    if (this.#timer !== undefined) this.#clock.clearTimer(this.#timer);
     return this.#fire();
   }
 
@@ -178,7 +179,7 @@ export class ExpiryTimer {
     this.#timer = undefined;
     this.#armedFor = Infinity;
     if (this.#stopped) return 0;
-    const nowS = Math.floor(this.#now() / 1000);
+    const nowS = nowSeconds(this.#clock);
     const { heap, table } = this.#o;
     const due: { store: number; key: string; expiration: number }[] = [];
     for (;;) {
@@ -196,15 +197,15 @@ export class ExpiryTimer {
   /** Re-checks after `ms` (used when a removal failed and entries were put back). */
   retryIn(ms: number): void {
     if (this.#stopped) return;
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    if (this.#timer !== undefined) this.#clock.clearTimer(this.#timer);
     this.#armedFor = -Infinity; // nothing re-arms earlier until it fires
-    this.#timer = setTimeout(() => this.#fire(), ms);
+    this.#timer = this.#clock.setTimer(() => this.#fire(), ms);
     this.#timer.unref();
   }
 
   stop(): void {
     this.#stopped = true;
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    if (this.#timer !== undefined) this.#clock.clearTimer(this.#timer);
     this.#timer = undefined;
   }
 }

@@ -2,7 +2,7 @@
  * Group commit in front of ONE p-queue (concurrency 1): requests submitted
  * while a batch is in flight wait in `pending` and all go into the next
  * batch. One batch = one helper round trip + one journal write/fsync (done
- * by `run`, see entries.ts). With `batching: false` every request is its
+ * by `run`, see commit/pipeline.ts). With `batching: false` every request is its
  * own batch (Couic's one-update-per-call, for comparison).
  *
  * Every other task that must not interleave with batches (compaction)
@@ -16,7 +16,7 @@
  * behind it.
  */
 import PQueue from 'p-queue';
-import { AppError } from '../errors.js';
+import { AppError } from '../../errors.js';
 
 export interface BatchRequest {
   /** Number of map operations this request may cause (bounds the queue). */

@@ -2,14 +2,14 @@
  * Core events: what the state owner tells the outside world (the WebSocket
  * stream of src/api/events.ts) about committed changes.
  *
- * EntryStore emits one EntryEvent per committed map op of an API, peer or
- * expiry request, synchronously at commit time (so in commit order, before
- * the request is answered). Set reloads are not streamed entry by entry
- * (one can touch a million entries): the set loader emits one
- * SetsReloadedEvent per reload instead. When nobody listens, EntryStore
- * builds no event at all (`active` is false).
+ * The commit (commit/state-commit.ts) emits one EntryEvent per committed
+ * map op of an API, peer, claim or expiry request, synchronously at commit
+ * time (so in commit order, before the request is answered). Set reloads
+ * are not streamed entry by entry (one can touch a million entries): the
+ * set loader emits one SetsReloadedEvent per reload instead. When nobody
+ * listens, no event is built at all (`active` is false).
  */
-import type { Policy } from '../domain/types.js';
+import type { Policy } from '../../domain/types.js';
 
 export interface EntryEvent {
   /** `updated`: an existing entry got a new tag/expiration (e.g. a claim, a set overriding it). */

@@ -19,7 +19,7 @@
  *   CLAIMS 4  u8 store, u8 keyLen, key, u8 flags (1 = managed), u16 n,
  *          n x (u8 ownerLen, owner (latin1), u32 creation, f64 expiration)
  *                                                 the claims on a drop CIDR
- *                                                 (n = 0: none), src/core/claims.ts
+ *                                                 (n = 0: none), src/core/state/claims.ts
  *
  * Replay = the snapshot (if any) then every wal with seq >= its walSeq, in
  * order. A torn or corrupt frame ends a file: in the last wal (a crash
@@ -41,7 +41,7 @@ export const REC_DEL = 2;
 export const REC_END = 3;
 export const REC_CLAIMS = 4;
 
-/** One owner's claim on a drop CIDR (src/core/claims.ts). Owners are ASCII, at most 64 bytes. */
+/** One owner's claim on a drop CIDR (src/core/state/claims.ts). Owners are ASCII, at most 64 bytes. */
 export interface JournalClaim {
   readonly owner: string;
   readonly creation: number;

@@ -10,8 +10,8 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
-import { AppError } from '../errors.js';
-import type { Helper } from '../xdp/helper.js';
+import { AppError } from '../../errors.js';
+import type { Helper } from '../../xdp/helper.js';
 import type { Mutex } from './mutex.js';
 
 export interface BackoffOptions {
