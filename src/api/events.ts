@@ -186,7 +186,8 @@ export class EventStream {
   }
 
   #onCore(ev: CoreEvent): void {
-    const { type, ...rest } = ev;
+    // Metadata travels into reports only (spec §1.4): never streamed.
+    const { type, ...rest } = ev.type === 'sets_reloaded' || ev.metadata === undefined ? ev : { ...ev, metadata: undefined };
     let text: string | undefined;
     for (const c of this.#conns) {
       if (!c.entries) continue;

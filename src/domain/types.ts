@@ -38,12 +38,21 @@ export interface Actor {
   readonly group: Group;
 }
 
+/** The `metadata` of a create request (spec §1.4): never stored, only carried into reports. */
+export interface EntryMetadata {
+  readonly kind: string;
+  readonly detail: string;
+  readonly extra?: Readonly<Record<string, unknown>> | null;
+}
+
 /** A create request of the API (and of a peer job). */
 export interface CreateRequest {
   readonly cidr: Cidr;
   /** "" when untagged (null or "" in the request). */
   readonly tag: string;
   readonly expiration: number;
+  /** The request's metadata, when it had some (API creates only). */
+  readonly metadata?: EntryMetadata;
 }
 
 /** One job of a `POST /v1/{policy}/peer` body (spec §1.7). */

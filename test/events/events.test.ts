@@ -107,12 +107,12 @@ describe('event stream (real daemon)', { skip, timeout: 120_000 }, () => {
       return rest;
     });
     assert.deepEqual(seq.map((m) => m.type), ['added', 'added', 'removed', 'added', 'removed', 'expired', 'sets_reloaded']);
-    assert.deepEqual(seq[0], { type: 'added', policy: 'drop', cidr: '192.0.2.1/32', tag: 'ev-a', expiration: 0, actor: 'couicctl' });
-    assert.deepEqual(seq[1], { type: 'added', policy: 'ignore', cidr: '2001:db8::/48', tag: '', expiration: now + 2, actor: 'couicctl' });
-    assert.deepEqual(seq[2], { type: 'removed', policy: 'drop', cidr: '192.0.2.1/32', tag: 'ev-a', expiration: 0, actor: 'couicctl' });
-    assert.deepEqual(seq[3], { type: 'added', policy: 'drop', cidr: '198.51.100.0/24', tag: 'peer', expiration: 0, actor: 'ev-peering' });
-    assert.deepEqual(seq[4], { type: 'removed', policy: 'drop', cidr: '198.51.100.0/24', tag: 'peer', expiration: 0, actor: 'ev-peering' });
-    assert.deepEqual(seq[5], { type: 'expired', policy: 'ignore', cidr: '2001:db8::/48', tag: '', expiration: now + 2 });
+    assert.deepEqual(seq[0], { type: 'added', policy: 'drop', cidr: '192.0.2.1/32', tag: 'ev-a', expiration: 0, actor: 'couicctl', origin: 'api' });
+    assert.deepEqual(seq[1], { type: 'added', policy: 'ignore', cidr: '2001:db8::/48', tag: '', expiration: now + 2, actor: 'couicctl', origin: 'api' });
+    assert.deepEqual(seq[2], { type: 'removed', policy: 'drop', cidr: '192.0.2.1/32', tag: 'ev-a', expiration: 0, actor: 'couicctl', origin: 'api' });
+    assert.deepEqual(seq[3], { type: 'added', policy: 'drop', cidr: '198.51.100.0/24', tag: 'peer', expiration: 0, actor: 'ev-peering', origin: 'peer' });
+    assert.deepEqual(seq[4], { type: 'removed', policy: 'drop', cidr: '198.51.100.0/24', tag: 'peer', expiration: 0, actor: 'ev-peering', origin: 'peer' });
+    assert.deepEqual(seq[5], { type: 'expired', policy: 'ignore', cidr: '2001:db8::/48', tag: '', expiration: now + 2, origin: 'expiry' });
     const added = c.messages.find((m) => m.type === 'added');
     assert.ok(added.creation >= now && added.creation <= now + 2);
 

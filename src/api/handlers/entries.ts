@@ -149,7 +149,8 @@ export function entryHandlers(entries: EntryService): EntryHandlers {
       if (badExp !== undefined) errors['expiration'] = invalid(badExp);
       if (cidr === undefined || Object.keys(errors).length > 0) throw new AppError('invalid', 'Validation failed', errors);
       // The core logs the mutation with the acting client.
-      const entry = await entries.create(policy, { cidr, tag, expiration: body.expiration }, ctx.actor);
+      const metadata = body.metadata === null ? {} : { metadata: body.metadata };
+      const entry = await entries.create(policy, { cidr, tag, expiration: body.expiration, ...metadata }, ctx.actor);
       return json(201, entryJson(entry, tag === '' ? null : tag));
     },
 

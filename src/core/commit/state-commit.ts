@@ -87,7 +87,8 @@ export class StateCommit {
     const c = ops.cols;
     for (let i = 0; i < n; i += 1) {
       const req = batch[c.req[i]!];
-      if (req !== undefined && KINDS[req.kind].streamed) {
+      const traits = req === undefined ? undefined : KINDS[req.kind];
+      if (req !== undefined && traits!.streamed) {
         // No POp object per op here: a peer batch commits 16,384 of them.
         const kind = c.kind[i]!;
         const tag = ops.tagAt(i);
@@ -100,16 +101,19 @@ export class StateCommit {
           const cidr = ops.keyAt(i);
           if (kind === PLANNED.DELETE) {
             const slot = this.#slotOf(c.store[i]!, cidr, c.k4[i]!);
-            const expired = KINDS[req.kind].expires;
+            const expired = traits!.expires;
             const ev: EntryEvent = {
               type: expired ? 'expired' : 'removed', policy, cidr, tag,
               expiration: slot === undefined ? 0 : t.expiration[slot]!, creation: slot === undefined ? 0 : t.creation[slot]!,
+              origin: traits!.origin,
             };
             events.push(expired ? ev : { ...ev, actor: req.actor.name });
           } else {
+            const metadata = req.kind === 'create' ? req.entry.metadata : undefined;
             events.push({
               type: kind === PLANNED.ADD ? 'added' : 'updated', policy, cidr, tag,
-              expiration: c.expiration[i]!, creation: c.creation[i]!, actor: req.actor.name,
+              expiration: c.expiration[i]!, creation: c.creation[i]!, actor: req.actor.name, origin: traits!.origin,
+              ...(metadata === undefined ? {} : { metadata }),
             });
           }
         }

@@ -84,6 +84,15 @@ export type Req = CreateReq | RemoveReq | PeerReq | ExpireReq | SetsReq | ClaimR
 export type ReqKind = Req['kind'];
 export type ReqOf<K extends ReqKind> = Extract<Req, { kind: K }>;
 
+/**
+ * Where a committed change came from: the Couic entry routes (`api`), a
+ * peer body (`peer`), the owner-held bans (`bans`), expiry (`expiry`: an
+ * entry's or its last claim's). Consumers that share changes with other
+ * hosts (reporting, peering, the fleet) tell their own from what they
+ * received by it.
+ */
+export type ChangeOrigin = 'api' | 'peer' | 'bans' | 'expiry';
+
 export interface KindTraits {
   /** May be planned on top of the batch in flight (commit/pipeline.ts). */
   readonly ahead: boolean;
@@ -95,17 +104,20 @@ export interface KindTraits {
   readonly streamed: boolean;
   /** Its removals are expiries (events of type 'expired', without an actor). */
   readonly expires: boolean;
+  /** The origin of its events. */
+  readonly origin: ChangeOrigin;
 }
 
 export const KINDS: { readonly [K in ReqKind]: KindTraits } = {
-  create: { ahead: true, streamed: true, expires: false },
-  remove: { ahead: true, streamed: true, expires: false },
-  peer: { ahead: true, streamed: true, expires: false },
-  expire: { ahead: false, streamed: true, expires: true },
-  sets: { ahead: false, streamed: false, expires: false },
-  claim: { ahead: false, streamed: true, expires: false },
-  unclaim: { ahead: false, streamed: true, expires: false },
-  flush: { ahead: false, streamed: true, expires: false },
+  create: { ahead: true, streamed: true, expires: false, origin: 'api' },
+  remove: { ahead: true, streamed: true, expires: false, origin: 'api' },
+  peer: { ahead: true, streamed: true, expires: false, origin: 'peer' },
+  expire: { ahead: false, streamed: true, expires: true, origin: 'expiry' },
+  // not streamed: the set loader emits one event per reload
+  sets: { ahead: false, streamed: false, expires: false, origin: 'api' },
+  claim: { ahead: false, streamed: true, expires: false, origin: 'bans' },
+  unclaim: { ahead: false, streamed: true, expires: false, origin: 'bans' },
+  flush: { ahead: false, streamed: true, expires: false, origin: 'bans' },
   // claims-sync deletes entries whose last claim expired: an expiry too
-  'claims-sync': { ahead: false, streamed: true, expires: true },
+  'claims-sync': { ahead: false, streamed: true, expires: true, origin: 'expiry' },
 };

@@ -9,7 +9,8 @@
  * set loader emits one SetsReloadedEvent per reload instead. When nobody
  * listens, no event is built at all (`active` is false).
  */
-import type { Policy } from '../../domain/types.js';
+import type { EntryMetadata, Policy } from '../../domain/types.js';
+import type { ChangeOrigin } from '../model/requests.js';
 
 export interface EntryEvent {
   /** `updated`: an existing entry got a new tag/expiration (e.g. a claim, a set overriding it). */
@@ -25,6 +26,9 @@ export interface EntryEvent {
   readonly creation: number;
   /** Name of the client whose request caused it (absent for expiries and internal changes). */
   readonly actor?: string;
+  readonly origin: ChangeOrigin;
+  /** The create request's metadata (added events of API creates that had some; never streamed). */
+  readonly metadata?: EntryMetadata;
 }
 
 export interface SetsCounts {
