@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
-/* abi.c - `couic-helper --abi`: the constants, struct sizes and field
- * offsets of couic_kern_user.h and couic_proto.h as one JSON object, in the
- * shape of the `ABI` tables of src/xdp/protocol.ts (test/unit/abi.test.ts
- * compares the two). */
+/* abi.c - `couic-helper --abi`: every constant, struct size and field
+ * offset of couic_kern_user.h and couic_proto.h as one JSON object, in the
+ * shape of the `ABI` tables of src/xdp/protocol.ts.  test/unit/abi.test.ts
+ * compares the two, and also reads the headers: a constant, struct or
+ * field declared there but missing below fails it. */
 #include <stddef.h>
 #include <stdio.h>
 
@@ -67,18 +68,30 @@ static const struct abi_kv sizes[] = {
 	SZ(couic_frame_hdr), SZ(couic_op), SZ(couic_list_hdr), SZ(couic_hello),
 	SZ(couic_iface), SZ(couic_stats_hdr), SZ(couic_pkt_stats), SZ(couic_tag_stats),
 	SZ(couic_test_req), SZ(couic_test_result), SZ(couic_entry_val), SZ(couic_lpm_v4),
-	SZ(couic_lpm_v6), SZ(couic_cfg),
+	SZ(couic_lpm_v6), SZ(couic_cfg), SZ(couic_v6_addr),
 };
 static const struct abi_kv offsets[] = {
 	OFF(couic_frame_hdr, magic), OFF(couic_frame_hdr, type), OFF(couic_frame_hdr, flags),
 	OFF(couic_frame_hdr, id), OFF(couic_frame_hdr, len), OFF(couic_frame_hdr, status),
 	OFF(couic_op, kind), OFF(couic_op, policy), OFF(couic_op, family),
 	OFF(couic_op, prefixlen), OFF(couic_op, tag), OFF(couic_op, addr),
-	OFF(couic_hello, features), OFF(couic_hello, ncpus), OFF(couic_hello, max_tags),
-	OFF(couic_hello, capacity), OFF(couic_hello, count), OFF(couic_hello, n_ifaces),
+	OFF(couic_list_hdr, count), OFF(couic_list_hdr, reserved),
+	OFF(couic_hello, proto_version), OFF(couic_hello, features), OFF(couic_hello, ncpus),
+	OFF(couic_hello, max_tags), OFF(couic_hello, capacity), OFF(couic_hello, count),
+	OFF(couic_hello, n_ifaces), OFF(couic_hello, reserved),
 	OFF(couic_iface, ifindex), OFF(couic_iface, mode), OFF(couic_iface, name),
+	OFF(couic_stats_hdr, n_actions), OFF(couic_stats_hdr, n_parse),
+	OFF(couic_stats_hdr, n_tags), OFF(couic_stats_hdr, reserved),
 	OFF(couic_tag_stats, tag), OFF(couic_tag_stats, policy),
 	OFF(couic_tag_stats, packets), OFF(couic_tag_stats, bytes),
+	OFF(couic_test_req, repeat), OFF(couic_test_req, len),
+	OFF(couic_test_result, retval), OFF(couic_test_result, duration_ns),
+	OFF(couic_lpm_v4, prefixlen), OFF(couic_lpm_v4, addr),
+	OFF(couic_lpm_v6, prefixlen), OFF(couic_lpm_v6, addr),
+	OFF(couic_v6_addr, addr),
+	OFF(couic_entry_val, tag), OFF(couic_entry_val, gen),
+	OFF(couic_pkt_stats, packets), OFF(couic_pkt_stats, bytes),
+	OFF(couic_cfg, nonempty), OFF(couic_cfg, gen),
 };
 
 #define TABLE(json_name, kvs) { json_name, kvs, ARRAY_SIZE(kvs) }

@@ -7,7 +7,9 @@
  * Addresses are network order (big-endian bytes, as on the wire); every
  * other multi-byte field is host order.  The wire protocol built on top
  * is couic_proto.h; `couic-helper --abi` prints both, and
- * test/unit/abi.test.ts compares that with the TypeScript mirror.
+ * test/unit/abi.test.ts checks that it prints every constant, struct and
+ * field declared here.  Style the test relies on: every enum member and
+ * value #define has an explicit integer value.
  */
 #ifndef COUIC_KERN_USER_H
 #define COUIC_KERN_USER_H

@@ -7,7 +7,10 @@
  * Byte order: every multi-byte protocol field is little-endian (the helper
  * only builds for little-endian hosts, see couic_kern_user.h); addresses
  * are always network order.  The TypeScript mirror is src/xdp/protocol.ts;
- * test/unit/abi.test.ts compares it with `couic-helper --abi`.
+ * test/unit/abi.test.ts compares it with `couic-helper --abi` and checks
+ * that --abi prints every constant, struct and field declared here.  Style
+ * the test relies on: every enum member and value #define has an explicit
+ * integer value.
  */
 #ifndef COUIC_PROTO_H
 #define COUIC_PROTO_H
