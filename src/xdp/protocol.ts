@@ -1,6 +1,6 @@
 /**
- * The couic-helper wire codec (docs/helper-protocol.md, src/helper/couic.h).
- * Pure: no I/O, no timers. Every table mirrors couic.h with the C prefixes
+ * The couic-helper wire codec (docs/helper-protocol.md, src/helper/couic_proto.h).
+ * Pure: no I/O, no timers. Every table mirrors the helper headers with the C prefixes
  * stripped, shaped like the output of `couic-helper --abi` so that
  * test/unit/abi.test.ts can compare them directly.
  *
@@ -27,7 +27,7 @@ import {
 } from './types.js';
 
 /* ------------------------------------------------------------------ */
-/* Tables (couic.h)                                                     */
+/* Tables (couic_proto.h, couic_kern_user.h)                            */
 /* ------------------------------------------------------------------ */
 
 export const PROTO_VERSION = 1;
@@ -129,8 +129,8 @@ export const DEFAULTS = {
   MAX_TAGS: 4096,
 } as const;
 
-/* sizeof / offsetof: the entries `couic-helper --abi` prints (the other
- * layouts are fixed by these sizes: two u32 in 8 bytes, four u32 in 16...). */
+/* sizeof / offsetof: every struct and field of the helper's headers, as
+ * `couic-helper --abi` prints them. */
 export const SIZEOF = {
   couic_frame_hdr: 16,
   couic_op: 24,
@@ -146,6 +146,7 @@ export const SIZEOF = {
   couic_lpm_v4: 8,
   couic_lpm_v6: 20,
   couic_cfg: 8,
+  couic_v6_addr: 16,
 } as const;
 
 export const OFFSETOF = {
@@ -174,6 +175,29 @@ export const OFFSETOF = {
   'couic_tag_stats.policy': 4,
   'couic_tag_stats.packets': 8,
   'couic_tag_stats.bytes': 16,
+  'couic_hello.proto_version': 0,
+  'couic_hello.reserved': 84,
+  'couic_list_hdr.count': 0,
+  'couic_list_hdr.reserved': 4,
+  'couic_stats_hdr.n_actions': 0,
+  'couic_stats_hdr.n_parse': 4,
+  'couic_stats_hdr.n_tags': 8,
+  'couic_stats_hdr.reserved': 12,
+  'couic_pkt_stats.packets': 0,
+  'couic_pkt_stats.bytes': 8,
+  'couic_test_req.repeat': 0,
+  'couic_test_req.len': 4,
+  'couic_test_result.retval': 0,
+  'couic_test_result.duration_ns': 4,
+  'couic_entry_val.tag': 0,
+  'couic_entry_val.gen': 4,
+  'couic_lpm_v4.prefixlen': 0,
+  'couic_lpm_v4.addr': 4,
+  'couic_lpm_v6.prefixlen': 0,
+  'couic_lpm_v6.addr': 4,
+  'couic_v6_addr.addr': 0,
+  'couic_cfg.nonempty': 0,
+  'couic_cfg.gen': 4,
 } as const;
 
 /** Every table, keyed like the JSON printed by `couic-helper --abi`. */
