@@ -57,7 +57,8 @@ static const struct abi_kv map_slot[] = {
 	C(COUIC_MAP_, IGNORE4_LPM), C(COUIC_MAP_, IGNORE6_LPM),
 };
 static const struct abi_kv limits[] = {
-	C(COUIC_, MAX_PAYLOAD), C(COUIC_, MAX_OPS), C(COUIC_, MAX_PKT), C(COUIC_, MAX_IFACES),
+	C(COUIC_, MAX_PAYLOAD), C(COUIC_, MAX_OPS), C(COUIC_, MAX_PKT), C(COUIC_, MAX_REPEAT),
+	C(COUIC_, MAX_IFACES),
 	C(COUIC_, DUMP_CHUNK), C(COUIC_, XDP_ACTIONS), C(COUIC_, MAP_COUNT),
 };
 static const struct abi_kv defaults[] = {

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /* testrun.c - TEST_RUN: one packet through the loaded program
- * (BPF_PROG_TEST_RUN), against the live maps. */
+ * (BPF_PROG_TEST_RUN), against the live maps, at most COUIC_MAX_REPEAT
+ * times per request (0 means once). */
 #include <errno.h>
 #include <string.h>
 
@@ -22,6 +23,10 @@ int handle_test_run(struct helper *h, const struct request *rq)
 	}
 	if (fh->len != sizeof(req) + req.len) {
 		set_err("payload of %u bytes does not match a %u-byte packet", fh->len, req.len);
+		return -EINVAL;
+	}
+	if (req.repeat > COUIC_MAX_REPEAT) {
+		set_err("repeat %u over the limit of %u", req.repeat, COUIC_MAX_REPEAT);
 		return -EINVAL;
 	}
 	{
