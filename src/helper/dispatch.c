@@ -145,12 +145,13 @@ int serve(struct helper *h)
 				return 1;
 			continue;
 		}
-		err = io_read(&h->io, h->io.payload, fh.len);
+		err = io_read_payload(&h->io, fh.len);
 		if (err) {
 			log_read_err(err);
 			return 0;
 		}
 		err = dispatch(h, &fh, h->io.payload);
+		io_payload_done(&h->io, fh.len);
 		if (err == SERVE_STOP)
 			return 0;
 		if (err)

@@ -19,6 +19,8 @@
  *   testrun.c   TEST_RUN
  *   abi.c       --abi
  *   log.c       stderr, and the message of an error reply
+ *   fuzz/       libFuzzer harness: io.c to testrun.c with a fake kernel
+ *               (`make fuzz`; not part of couic-helper)
  *
  * Every function that can fail returns 0 or -errno; a failing request
  * handler leaves its message in errmsg (set_err) for the error reply.
@@ -133,6 +135,8 @@ int io_init(struct io *io);
 void io_free(struct io *io);
 int stop_signals_install(void);
 int io_read(struct io *io, void *dst, size_t n);
+int io_read_payload(struct io *io, size_t len);
+void io_payload_done(struct io *io, size_t len);
 int send_frame(struct io *io, __u8 type, __u8 flags, __u32 id, __s32 status,
 	       const void *payload, __u32 len);
 int send_error(struct io *io, const struct couic_frame_hdr *req, int err);
