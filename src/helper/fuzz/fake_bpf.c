@@ -27,6 +27,8 @@ static unsigned int fail_countdown;
 static int fail_err;
 static bool refuse_batch;
 
+static __u8 *array_elem(const struct fake_map *m, const void *key);
+
 static int ret_err(int err)
 {
 	errno = -err;
@@ -84,14 +86,13 @@ long fake_map_entries(int fd)
 	return m && m->kind == FAKE_HASH ? (long)m->n : -1;
 }
 
+
+
 const void *fake_array_value(int fd, __u32 key)
 {
 	struct fake_map *m = get(fd);
 
-	if (!m || m->kind == FAKE_HASH || key >= m->max_entries)
-		return NULL;
-	return m->vals + (size_t)key * m->value_size *
-	       (m->kind == FAKE_PERCPU_ARRAY ? FAKE_NCPUS : 1);
+	return m && m->kind != FAKE_HASH ? array_elem(m, &key) : NULL;
 }
 
 void fake_plan(unsigned int countdown, int err, bool refuse)
@@ -122,6 +123,15 @@ static size_t elem_size(const struct fake_map *m)
 	return (size_t)m->value_size * (m->kind == FAKE_PERCPU_ARRAY ? FAKE_NCPUS : 1);
 }
 
+/* The element of an array map at the u32 *key, NULL past its end. */
+static __u8 *array_elem(const struct fake_map *m, const void *key)
+{
+	__u32 k;
+
+	memcpy(&k, key, sizeof(k));
+	return k < m->max_entries ? m->vals + k * elem_size(m) : NULL;
+}
+
 static int update(struct fake_map *m, const void *key, const void *value, __u64 flags)
 {
 	long i;
@@ -129,14 +139,13 @@ static int update(struct fake_map *m, const void *key, const void *value, __u64 
 	if (fault())
 		return fail_err;
 	if (m->kind != FAKE_HASH) {
-		__u32 k;
+		__u8 *e = array_elem(m, key);
 
-		memcpy(&k, key, sizeof(k));
-		if (k >= m->max_entries)
+		if (!e)
 			return -E2BIG;
 		if (flags == BPF_NOEXIST)
 			return -EEXIST;
-		memcpy(m->vals + k * elem_size(m), value, elem_size(m));
+		memcpy(e, value, elem_size(m));
 		return 0;
 	}
 	i = find(m, key);
@@ -180,12 +189,11 @@ static int lookup(struct fake_map *m, const void *key, void *value)
 	if (fault())
 		return fail_err;
 	if (m->kind != FAKE_HASH) {
-		__u32 k;
+		const __u8 *e = array_elem(m, key);
 
-		memcpy(&k, key, sizeof(k));
-		if (k >= m->max_entries)
+		if (!e)
 			return -ENOENT;
-		memcpy(value, m->vals + k * elem_size(m), elem_size(m));
+		memcpy(value, e, elem_size(m));
 		return 0;
 	}
 	i = find(m, key);
@@ -248,8 +256,9 @@ int bpf_map_get_next_key(int fd, const void *key, void *next_key)
 	return 0;
 }
 
-int bpf_map_update_batch(int fd, const void *keys, const void *values, __u32 *count,
-			 const struct bpf_map_batch_opts *opts)
+/* A batch of updates (values) or deletes (no values), stopping at the
+ * first failing element as the kernel does. */
+static int batch_apply(int fd, const void *keys, const void *values, __u32 *count)
 {
 	struct fake_map *m = get(fd);
 	__u32 i, n = *count;
@@ -260,8 +269,11 @@ int bpf_map_update_batch(int fd, const void *keys, const void *values, __u32 *co
 	if (refuse_batch)
 		return ret_err(-EINVAL);
 	for (i = 0; i < n; i++) {
-		err = update(m, (const __u8 *)keys + (size_t)i * m->key_size,
-			     (const __u8 *)values + (size_t)i * m->value_size, BPF_ANY);
+		const __u8 *key = (const __u8 *)keys + (size_t)i * m->key_size;
+
+		err = values ? update(m, key, (const __u8 *)values + (size_t)i * m->value_size,
+				      BPF_ANY)
+			     : delete(m, key);
 		if (err) {
 			*count = i;
 			return ret_err(err);
@@ -270,25 +282,16 @@ int bpf_map_update_batch(int fd, const void *keys, const void *values, __u32 *co
 	return 0;
 }
 
+int bpf_map_update_batch(int fd, const void *keys, const void *values, __u32 *count,
+			 const struct bpf_map_batch_opts *opts)
+{
+	return batch_apply(fd, keys, values, count);
+}
+
 int bpf_map_delete_batch(int fd, const void *keys, __u32 *count,
 			 const struct bpf_map_batch_opts *opts)
 {
-	struct fake_map *m = get(fd);
-	__u32 i, n = *count;
-	int err;
-
-	if (!m)
-		return ret_err(-EBADF);
-	if (refuse_batch)
-		return ret_err(-EINVAL);
-	for (i = 0; i < n; i++) {
-		err = delete(m, (const __u8 *)keys + (size_t)i * m->key_size);
-		if (err) {
-			*count = i;
-			return ret_err(err);
-		}
-	}
-	return 0;
+	return batch_apply(fd, keys, NULL, count);
 }
 
 /* The token is the position of the next element (a u32 in the caller's
