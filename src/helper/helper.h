@@ -19,7 +19,8 @@
  *   testrun.c   TEST_RUN
  *   abi.c       --abi
  *   log.c       stderr, and the message of an error reply
- *   fuzz/       libFuzzer harness: io.c to testrun.c with a fake kernel
+ *   fuzz/       libFuzzer harness: the serve path (io, dispatch, keyset,
+ *               maps, batch, dump, stats, testrun, log) on a fake kernel
  *               (`make fuzz`; not part of couic-helper)
  *
  * Every function that can fail returns 0 or -errno; a failing request
@@ -158,8 +159,11 @@ __u8 err_status(struct entry_map *m, int err, const char *what);
 int scratch_alloc(struct helper *h);
 void scratch_free(struct helper *h);
 
-/* request handlers (batch.c, dump.c, stats.c, testrun.c, dispatch.c);
- * `count` is the record count of a list payload, checked by dispatch */
+/* Request handlers (batch.c, dump.c, stats.c, testrun.c, dispatch.c).
+ * dispatch has checked the payload's size for the message type (`count`:
+ * the records of a list payload).  A handler sends its own reply and
+ * returns 0, or SERVE_STOP (SHUTDOWN), or a -errno that dispatch answers
+ * as an error reply carrying errmsg. */
 struct request {
 	const struct couic_frame_hdr *hdr;
 	const __u8 *payload;
