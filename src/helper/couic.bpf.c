@@ -16,7 +16,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 
-#include "couic.h"
+#include "couic_kern_user.h"
 
 #define ETH_P_8021Q_BE	bpf_htons(0x8100)
 #define ETH_P_8021AD_BE	bpf_htons(0x88A8)

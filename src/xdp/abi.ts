@@ -1,6 +1,6 @@
 /**
  * The helper's ABI as TypeScript sees it: every table of the protocol and
- * kernel headers (src/helper/*.h) with the C prefixes stripped, shaped like
+ * kernel headers (src/helper/couic_proto.h, couic_kern_user.h) with the C prefixes stripped, shaped like
  * the JSON printed by `couic-helper --abi`, so test/unit/abi.test.ts can
  * compare them directly; and the name lists indexed by those values.
  * Constants only: the codec (protocol.ts) and the types (types.ts) build on it.
@@ -95,6 +95,7 @@ export const LIMITS = {
   DUMP_CHUNK: 16384,
   XDP_ACTIONS: 5,
   MAP_COUNT: 8,
+  MAX_REPEAT: 1048576,
 } as const;
 
 export const DEFAULTS = {
@@ -105,8 +106,8 @@ export const DEFAULTS = {
   MAX_TAGS: 4096,
 } as const;
 
-/* sizeof / offsetof: the entries `couic-helper --abi` prints (the other
- * layouts are fixed by these sizes: two u32 in 8 bytes, four u32 in 16...). */
+/* sizeof / offsetof: every struct and field of the helper's headers, as
+ * `couic-helper --abi` prints them. */
 export const SIZEOF = {
   couic_frame_hdr: 16,
   couic_op: 24,
@@ -121,6 +122,7 @@ export const SIZEOF = {
   couic_entry_val: 8,
   couic_lpm_v4: 8,
   couic_lpm_v6: 20,
+  couic_v6_addr: 16,
   couic_cfg: 8,
 } as const;
 
@@ -150,6 +152,29 @@ export const OFFSETOF = {
   'couic_tag_stats.policy': 4,
   'couic_tag_stats.packets': 8,
   'couic_tag_stats.bytes': 16,
+  'couic_hello.proto_version': 0,
+  'couic_hello.reserved': 84,
+  'couic_list_hdr.count': 0,
+  'couic_list_hdr.reserved': 4,
+  'couic_stats_hdr.n_actions': 0,
+  'couic_stats_hdr.n_parse': 4,
+  'couic_stats_hdr.n_tags': 8,
+  'couic_stats_hdr.reserved': 12,
+  'couic_pkt_stats.packets': 0,
+  'couic_pkt_stats.bytes': 8,
+  'couic_test_req.repeat': 0,
+  'couic_test_req.len': 4,
+  'couic_test_result.retval': 0,
+  'couic_test_result.duration_ns': 4,
+  'couic_entry_val.tag': 0,
+  'couic_entry_val.gen': 4,
+  'couic_lpm_v4.prefixlen': 0,
+  'couic_lpm_v4.addr': 4,
+  'couic_lpm_v6.prefixlen': 0,
+  'couic_lpm_v6.addr': 4,
+  'couic_v6_addr.addr': 0,
+  'couic_cfg.nonempty': 0,
+  'couic_cfg.gen': 4,
 } as const;
 
 /** Every table, keyed like the JSON printed by `couic-helper --abi`. */

@@ -1,5 +1,5 @@
 /**
- * The couic-helper wire codec (docs/helper-protocol.md, src/helper/couic.h).
+ * The couic-helper wire codec (docs/helper-protocol.md, src/helper/couic_proto.h).
  * Pure: no I/O, no timers. The tables it encodes with are in abi.ts.
  *
  * All integers are little-endian; addresses are network-order byte copies.

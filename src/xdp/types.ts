@@ -1,7 +1,7 @@
 /**
  * Types shared by the helper codec (protocol.ts), the helper process client
  * (helper.ts) and the daemon. The byte layouts behind them are in
- * docs/helper-protocol.md and src/helper/couic.h.
+ * docs/helper-protocol.md and src/helper/couic_proto.h.
  */
 
 import type { Family, Policy } from '../domain/types.js';

@@ -372,6 +372,19 @@ describe('real couic-helper', () => {
     assert.equal((await h.stats()).count.length, 8, 'still serving');
     assert.ok(logs.length >= 0);
   });
+
+  test('TEST_RUN: a repeat over COUIC_MAX_REPEAT is refused with EINVAL, the limit itself runs, the helper keeps serving', async () => {
+    // 2^32 - 1 runs kept the helper busy for minutes: with no bound this
+    // request would hit the 15 s request timeout instead of an answer.
+    for (const repeat of [2 ** 32 - 1, LIMITS.MAX_REPEAT + 1]) {
+      const err = await h.testRun(ipv4Packet('192.0.2.1'), repeat).then(() => undefined, (e: unknown) => e);
+      assert.ok(err instanceof HelperRequestError, String(err));
+      assert.equal(err.errno, EINVAL);
+      assert.equal(err.helperMessage, `repeat ${repeat} over the limit of ${LIMITS.MAX_REPEAT}`);
+    }
+    assert.equal((await h.testRun(ipv4Packet('192.0.2.1'), LIMITS.MAX_REPEAT)).retval, 2, 'XDP_PASS at the limit');
+    assert.deepEqual(await h.applyBatch([op('add', 'drop', '192.0.2.44/32'), op('delete', 'drop', '192.0.2.44/32')]), ['ok', 'ok']);
+  });
 });
 
 describe('real couic-helper: DUMP across several frames', () => {

@@ -1,111 +1,23 @@
 /* SPDX-License-Identifier: GPL-2.0 */
-/* couic.h - the one header shared by the XDP program (couic.bpf.c), the
- * userspace helper (couic-helper.c) and, by mirroring, src/xdp/protocol.ts
- * (test/unit/abi.test.ts compares both through `couic-helper --abi`).
+/* couic_proto.h - the framed protocol couic-helper serves on stdin/stdout
+ * (docs/helper-protocol.md): frames, message types, flags, op records and
+ * statuses, HELLO, STATS, TEST_RUN, limits.  Userspace only; the map
+ * layouts it refers to are couic_kern_user.h.
  *
  * Byte order: every multi-byte protocol field is little-endian (the helper
- * only builds for little-endian hosts, see the static assert below);
- * addresses are always network order (big-endian bytes, as on the wire).
- * Protocol text: docs/helper-protocol.md.
+ * only builds for little-endian hosts, see couic_kern_user.h); addresses
+ * are always network order.  The TypeScript mirror is src/xdp/protocol.ts;
+ * test/unit/abi.test.ts compares it with `couic-helper --abi` and checks
+ * that --abi prints every constant, struct and field declared here.  Style
+ * the test relies on: every enum member and value #define has an explicit
+ * integer value.
  */
-#ifndef COUIC_H
-#define COUIC_H
+#ifndef COUIC_PROTO_H
+#define COUIC_PROTO_H
 
 #include <linux/types.h>
 
-/* ------------------------------------------------------------------ */
-/* Kernel maps                                                          */
-/* ------------------------------------------------------------------ */
-
-/* Map slots, in the order used by every per-map array of the protocol
- * (capacities and counts in HELLO and STATS).
- * slot = policy * 4 + (lpm ? 2 : 0) + (family == 6 ? 1 : 0)            */
-enum couic_map_slot {
-	COUIC_MAP_DROP4_EXACT = 0,   /* HASH     key __be32 addr          */
-	COUIC_MAP_DROP6_EXACT = 1,   /* HASH     key struct couic_v6_addr */
-	COUIC_MAP_DROP4_LPM = 2,     /* LPM_TRIE key struct couic_lpm_v4  */
-	COUIC_MAP_DROP6_LPM = 3,     /* LPM_TRIE key struct couic_lpm_v6  */
-	COUIC_MAP_IGNORE4_EXACT = 4,
-	COUIC_MAP_IGNORE6_EXACT = 5,
-	COUIC_MAP_IGNORE4_LPM = 6,
-	COUIC_MAP_IGNORE6_LPM = 7,
-	COUIC_MAP_COUNT = 8,
-};
-
-enum couic_policy {
-	COUIC_POLICY_DROP = 0,
-	COUIC_POLICY_IGNORE = 1,
-};
-
-struct couic_lpm_v4 {
-	__u32 prefixlen;             /* host order, as the LPM trie wants */
-	__u8 addr[4];                /* network order                     */
-};
-
-struct couic_lpm_v6 {
-	__u32 prefixlen;
-	__u8 addr[16];
-};
-
-struct couic_v6_addr {
-	__u8 addr[16];
-};
-
-/* Value of every entry map.  `tag` is the daemon's numeric tag id; `gen`
- * is the helper's write generation, used by REPLACE to find stale entries.
- * (The helper keeps a set of the keys of each map, because the kernel's
- * batch update accepts only BPF_ANY: the set is what answers "exists" and
- * "absent" per record.) */
-struct couic_entry_val {
-	__u32 tag;
-	__u32 gen;
-};
-
-/* Per-CPU counters: couic_xdp_stats is indexed by XDP action (Couic's
- * five), couic_drop_tags / couic_ignore_tags by tag id (arrays of
- * max_tags slots; ids >= max_tags are counted in slot 0, the overflow
- * slot, so no hit is ever lost, only its attribution). */
-struct couic_pkt_stats {
-	__u64 packets;
-	__u64 bytes;
-};
-
-#define COUIC_XDP_ACTIONS 5          /* ABORTED DROP PASS TX REDIRECT */
-
-/* Why a frame passed without a lookup (or what it carried): per-CPU
- * array couic_parse_stats. */
-enum couic_parse_reason {
-	COUIC_PARSE_ETH_SHORT = 0,   /* shorter than an Ethernet header   */
-	COUIC_PARSE_VLAN_SHORT = 1,  /* VLAN tag cut short                */
-	COUIC_PARSE_VLAN_DEEP = 2,   /* more than two VLAN tags           */
-	COUIC_PARSE_IP4_SHORT = 3,   /* IPv4 header cut short             */
-	COUIC_PARSE_IP4_BAD = 4,     /* version != 4 or ihl < 5           */
-	COUIC_PARSE_IP6_SHORT = 5,   /* IPv6 header cut short             */
-	COUIC_PARSE_IP6_BAD = 6,     /* version != 6                      */
-	COUIC_PARSE_NON_IP = 7,      /* ARP and every other ethertype     */
-	COUIC_PARSE_VLAN = 8,        /* carried 1 or 2 VLAN tags (info)   */
-	COUIC_PARSE_MAX = 9,
-};
-
-/* couic_cfg: ARRAY map with one element.  `nonempty` has bit (1 << slot)
- * set while the map of that slot may hold entries: the program skips the
- * lookup of an empty map.  The helper sets a bit before the first insert
- * and clears it after the last delete. */
-struct couic_cfg {
-	__u32 nonempty;
-	__u32 gen;                   /* current write generation */
-};
-
-/* Default capacities (helper arguments override them at load time). */
-#define COUIC_DEF_DROP_EXACT    1048576
-#define COUIC_DEF_DROP_CIDR     262144
-#define COUIC_DEF_IGNORE_EXACT  65536
-#define COUIC_DEF_IGNORE_CIDR   65536
-#define COUIC_DEF_MAX_TAGS      4096
-
-/* ------------------------------------------------------------------ */
-/* Helper protocol (stdin/stdout), see docs/helper-protocol.md          */
-/* ------------------------------------------------------------------ */
+#include "couic_kern_user.h"
 
 #define COUIC_PROTO_VERSION 1
 #define COUIC_FRAME_MAGIC   0xC0C1
@@ -130,7 +42,6 @@ enum couic_msg {
 	COUIC_MSG_TEST_RUN = 8,
 	COUIC_MSG_TAG_RESET = 9,
 	COUIC_MSG_SHUTDOWN = 10,
-	COUIC_MSG_MAX = 11,
 };
 
 enum couic_flag {
@@ -238,23 +149,21 @@ struct couic_test_result {
  * both policies' counters for those ids (a tag id being reassigned). */
 
 /* Limits: a frame over COUIC_MAX_PAYLOAD is skipped and answered with
- * -EMSGSIZE; a list over COUIC_MAX_OPS with -E2BIG. */
+ * -EMSGSIZE; a list over COUIC_MAX_OPS with -E2BIG; a TEST_RUN repeat over
+ * COUIC_MAX_REPEAT with -EINVAL (one frame must not keep the helper busy:
+ * 2^20 runs of a 60-byte frame take about 0.06 s, 2^32 - 1 took about two
+ * minutes, every other request waiting behind it). */
 #define COUIC_MAX_PAYLOAD   (4u << 20)
 #define COUIC_MAX_OPS       65536u
 #define COUIC_MAX_PKT       9216u
+#define COUIC_MAX_REPEAT    (1u << 20)
 #define COUIC_MAX_IFACES    64u
 #define COUIC_DUMP_CHUNK    16384u
 
-#ifndef __bpf__
 _Static_assert(sizeof(struct couic_frame_hdr) == 16, "frame header");
 _Static_assert(sizeof(struct couic_op) == 24, "op record");
-_Static_assert(sizeof(struct couic_entry_val) == 8, "entry value");
-_Static_assert(sizeof(struct couic_lpm_v4) == 8, "lpm v4 key");
-_Static_assert(sizeof(struct couic_lpm_v6) == 20, "lpm v6 key");
 _Static_assert(sizeof(struct couic_hello) == 88, "hello");
 _Static_assert(sizeof(struct couic_iface) == 24, "iface");
 _Static_assert(sizeof(struct couic_tag_stats) == 24, "tag stats");
-_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "little-endian hosts only");
-#endif
 
-#endif /* COUIC_H */
+#endif /* COUIC_PROTO_H */
