@@ -20,6 +20,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { sleep } from '../test/lib/wait.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const MAIN = path.join(ROOT, 'dist', 'src', 'daemon', 'main.js');
@@ -41,7 +42,6 @@ const QUICK = values.quick === true;
 const N_BIG = Number(values.entries ?? 1_000_000);
 const LEVEL = values['log-level'] ?? 'info';
 const RUN_MS = QUICK ? 1500 : 5000;
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /* ------------------------------------------------------------------ */
 /* Minimal keep-alive HTTP/1.1 client on a Unix socket (cheap enough     */

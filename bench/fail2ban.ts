@@ -20,9 +20,10 @@ import { closeSync, constants as fsc, openSync, rmSync, writeSync } from 'node:f
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { buildCouicBan, COUIC_BAN, F2b, startStub, tmpDir, writeClientFile, type Stub } from '../test/fail2ban/lib.js';
 import { startDaemon, type Daemon } from '../test/lib/daemon.js';
 import { exec, randSuffix, run } from '../test/lib/netns.js';
-import { buildCouicBan, COUIC_BAN, F2b, sleep, startStub, tmpDir, writeClientFile, type Stub } from '../test/fail2ban/lib.js';
+import { sleep } from '../test/lib/wait.js';
 
 const { values } = parseArgs({
   options: {
