@@ -85,11 +85,23 @@ export function napiThreads(ifname: string): number[] {
   return out;
 }
 
-/** Nanoseconds the tasks ran on a CPU so far (/proc/PID/schedstat, field 1). */
-export function cpuNs(pids: readonly number[]): number {
-  let sum = 0;
-  for (const p of pids) sum += Number(readFileSync(`/proc/${p}/schedstat`, 'utf8').split(' ')[0]);
-  return sum;
+export interface SchedTimes {
+  /** Nanoseconds the tasks ran on a CPU so far. */
+  readonly runNs: number;
+  /** Nanoseconds they were runnable but waited for their CPU (another task had it). */
+  readonly waitNs: number;
+}
+
+/** /proc/PID/schedstat, fields 1 and 2, summed over the tasks. */
+export function schedTimes(pids: readonly number[]): SchedTimes {
+  let runNs = 0;
+  let waitNs = 0;
+  for (const p of pids) {
+    const [run = '0', wait = '0'] = readFileSync(`/proc/${p}/schedstat`, 'utf8').split(' ');
+    runNs += Number(run);
+    waitNs += Number(wait);
+  }
+  return { runNs, waitNs };
 }
 
 /** Pins the tasks to one CPU. */
