@@ -36,6 +36,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { run } from '../test/lib/netns.js';
+import { sleep } from '../test/lib/wait.js';
 import { BanList, v4Text, type Kind } from './lib/banlist.js';
 import { cpuModel, median } from './lib/report.js';
 import { BACKENDS, LABELS, makeBackend, type Backend, type BackendName } from './traffic/backends.js';
@@ -106,7 +107,6 @@ export interface Sample {
 
 const samples: Sample[] = [];
 const anomalies: string[] = [];
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 interface Rx {
   readonly link: Link;
@@ -206,9 +206,6 @@ function check(s: Sample): void {
   const what = `${KIND_LABEL[s.kind]} N=${s.entries} ${s.backend} ${s.stream} round ${s.round}`;
   if (s.delivered + s.lost !== s.sent) anomalies.push(`${what}: sender veth counted ${s.delivered} + ${s.lost} lost, sender sent ${s.sent}`);
   if (s.dropped + s.passed !== s.delivered) anomalies.push(`${what}: backend counted ${s.dropped} dropped + ${s.passed} passed of ${s.delivered} delivered`);
-  if (MODE !== 'smoke' && s.waitNs > 0.05 * s.ns) {
-    anomalies.push(`${what}: the receiver waited ${fmtPct(s.waitNs / s.ns)} of the flood for its core (another task on CPU ${RECEIVER_CPU}): its drops/s are low`);
-  }
   const shouldDrop = s.backend !== 'none' && s.entries > 0;
   if (!shouldDrop && s.dropped !== 0) anomalies.push(`${what}: ${s.dropped} dropped, expected none`);
   if (shouldDrop && s.stream !== 'mix' && s.passed !== 0) anomalies.push(`${what}: ${s.passed} banned frames passed`);
@@ -406,6 +403,16 @@ async function main(): Promise<void> {
   out.push(...boundTable());
   out.push('');
   out.push(...targets());
+  // another task on the receiver's core: its CPU per frame holds (its own time), its drops/s does not
+  const kept = samples.filter((s) => s.waitNs > 0.05 * s.ns);
+  if (MODE !== 'smoke' && kept.length > 0) {
+    const worst = kept.reduce((a, b) => (b.waitNs / b.ns > a.waitNs / a.ns ? b : a));
+    anomalies.push(
+      `${kept.length} of ${samples.length} floods had the receiver kept off CPU ${RECEIVER_CPU} by another task for over 5 % of the flood ` +
+        `(worst ${fmtPct(worst.waitNs / worst.ns)}: ${KIND_LABEL[worst.kind]}, ${fmtN(worst.entries)} entries, ${worst.backend}, round ${worst.round}); ` +
+        'their drops/s are low, their CPU per frame is not affected',
+    );
+  }
   if (anomalies.length) {
     out.push('');
     out.push('Anomalies:');
