@@ -141,44 +141,49 @@ class Nothing implements Backend {
   async close(): Promise<void> {}
 }
 
-class Iptables implements Backend {
-  readonly name = 'iptables' as const;
-  readonly #link: Link;
-  readonly #dir: string;
+/** A netfilter backend: rules loaded from a file written in `dir`, nothing to close. */
+abstract class Netfilter implements Backend {
+  abstract readonly name: BackendName;
+  protected readonly link: Link;
+  protected readonly dir: string;
 
   constructor(link: Link, dir: string) {
-    this.#link = link;
-    this.#dir = dir;
+    this.link = link;
+    this.dir = dir;
   }
 
-  async install(list: BanList): Promise<void> {
-    const file = path.join(this.#dir, `iptables-${this.#link.receiver.ns}.rules`);
-    writeFileSync(file, restoreInput([`-A PREROUTING -j ${CHAIN}`, '-A PREROUTING -j ACCEPT'], cidrs(list)));
-    await exec(this.#link.receiver.ns, ['sh', '-c', `iptables-restore -w < ${file}`], SLOW);
+  /** The file of this backend's rules: `<what>-<namespace>.<ext>` in dir. */
+  protected file(what: string, ext: string): string {
+    return path.join(this.dir, `${what}-${this.link.receiver.ns}.${ext}`);
   }
 
-  /** Rule 1 sees every frame, rule 2 (ACCEPT) those no DROP rule took. */
-  async counts(): Promise<Counts> {
-    const [all = 0, passed = 0] = await preroutingPackets(this.#link);
-    return { dropped: all - passed, passed };
-  }
+  abstract install(list: BanList): Promise<void>;
+  abstract counts(): Promise<Counts>;
 
   async close(): Promise<void> {}
 }
 
-class Ipset implements Backend {
-  readonly name = 'ipset' as const;
-  readonly #link: Link;
-  readonly #dir: string;
-
-  constructor(link: Link, dir: string) {
-    this.#link = link;
-    this.#dir = dir;
+class Iptables extends Netfilter {
+  readonly name = 'iptables' as const;
+  async install(list: BanList): Promise<void> {
+    const file = this.file('iptables', 'rules');
+    writeFileSync(file, restoreInput([`-A PREROUTING -j ${CHAIN}`, '-A PREROUTING -j ACCEPT'], cidrs(list)));
+    await exec(this.link.receiver.ns, ['sh', '-c', `iptables-restore -w < ${file}`], SLOW);
   }
 
+  /** Rule 1 sees every frame, rule 2 (ACCEPT) those no DROP rule took. */
+  async counts(): Promise<Counts> {
+    const [all = 0, passed = 0] = await preroutingPackets(this.link);
+    return { dropped: all - passed, passed };
+  }
+
+}
+
+class Ipset extends Netfilter {
+  readonly name = 'ipset' as const;
   async install(list: BanList): Promise<void> {
-    const ns = this.#link.receiver.ns;
-    const file = path.join(this.#dir, `ipset-${ns}.txt`);
+    const ns = this.link.receiver.ns;
+    const file = this.file('ipset', 'txt');
     const lines = [`create ${CHAIN} hash:net family inet hashsize 65536 maxelem ${Math.max(65536, list.size * 2)}`];
     for (const c of cidrs(list)) lines.push(`add ${CHAIN} ${c}`);
     writeFileSync(file, `${lines.join('\n')}\n`);
@@ -188,11 +193,10 @@ class Ipset implements Backend {
   }
 
   async counts(): Promise<Counts> {
-    const [dropped = 0, passed = 0] = await preroutingPackets(this.#link);
+    const [dropped = 0, passed = 0] = await preroutingPackets(this.link);
     return { dropped, passed };
   }
 
-  async close(): Promise<void> {}
 }
 
 /**
@@ -201,20 +205,13 @@ class Ipset implements Backend {
  */
 const NFT_LIST_MAX = 100_000;
 
-class Nftables implements Backend {
+class Nftables extends Netfilter {
   readonly name = 'nftables' as const;
-  readonly #link: Link;
-  readonly #dir: string;
   #size = 0;
-
-  constructor(link: Link, dir: string) {
-    this.#link = link;
-    this.#dir = dir;
-  }
 
   async install(list: BanList): Promise<void> {
     this.#size = list.size;
-    const file = path.join(this.#dir, `nft-${this.#link.receiver.ns}.nft`);
+    const file = this.file('nft', 'nft');
     const out = [
       `table ip ${CHAIN} {`,
       '  set bl { type ipv4_addr; flags interval; auto-merge; }',
@@ -229,7 +226,7 @@ class Nftables implements Backend {
       out.push(`add element ip ${CHAIN} bl { ${part.join(', ')} }`);
     }
     writeFileSync(file, `${out.join('\n')}\n`);
-    await exec(this.#link.receiver.ns, ['nft', '-f', file], SLOW);
+    await exec(this.link.receiver.ns, ['nft', '-f', file], SLOW);
   }
 
   /**
@@ -239,16 +236,15 @@ class Nftables implements Backend {
    */
   async counts(): Promise<Counts> {
     if (this.#size > NFT_LIST_MAX) {
-      const c = await snmp(this.#link);
+      const c = await snmp(this.link);
       return { dropped: c.inReceives - c.noPorts, passed: c.noPorts };
     }
-    const r = await exec(this.#link.receiver.ns, ['nft', 'list', 'chain', 'ip', CHAIN, 'pre']);
+    const r = await exec(this.link.receiver.ns, ['nft', 'list', 'chain', 'ip', CHAIN, 'pre']);
     const v = [...r.stdout.matchAll(/counter packets (\d+)/g)].map((m) => Number(m[1]));
     if (v.length !== 2) throw new Error(`nft: expected 2 counters, got ${JSON.stringify(r.stdout)}`);
     return { dropped: v[0] ?? 0, passed: v[1] ?? 0 };
   }
 
-  async close(): Promise<void> {}
 }
 
 /** The backend `name` on the receiving side of `link`; `dir` holds its rule files. */
