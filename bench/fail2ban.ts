@@ -7,9 +7,10 @@
  *   - stop (flush), then the restore of the N bans at the next start (timed
  *     from the server's spawn until the backend holds all N again);
  * for: a no-op `true` action (the shell-path ceiling), couic.conf
- * (couic-ban), couic.py, and the stock iptables-multiport, iptables-ipset
- * and nftables actions (they change only the namespace's tables); plus a
- * 20,000-ban restore through couic.py.
+ * (couic-ban), a Python action that does nothing (the Python-path ceiling),
+ * couic.py, and the stock iptables-multiport, iptables-ipset and nftables
+ * actions (they change only the namespace's tables); plus a 20,000-ban
+ * restore through the Python no-op and through couic.py.
  *
  *   node dist/bench/fail2ban.js [--quick]     (--quick: smaller N, < 2 min)
  *
@@ -38,6 +39,35 @@ const N = QUICK ? 300 : 2000;
 const BIG = QUICK ? 3000 : 20000;
 
 const NOOP = '[Definition]\nactionban = true\nactionunban = true\nactionflush = true\n';
+/**
+ * The Python-path ceiling: a Python action that does nothing (flush() says
+ * done, so a stop costs no per-ban unban, as with couic.py). What couic.py
+ * reaches is measured against this, in the same server, same N.
+ */
+const PY_NOOP = [
+  'from fail2ban.server.action import ActionBase',
+  '',
+  'class NoopAction(ActionBase):',
+  '\tbanEpoch = 0',
+  '',
+  '\tdef start(self):',
+  '\t\tpass',
+  '',
+  '\tdef stop(self):',
+  '\t\tpass',
+  '',
+  '\tdef ban(self, aInfo):',
+  '\t\tpass',
+  '',
+  '\tdef unban(self, aInfo):',
+  '\t\tpass',
+  '',
+  '\tdef flush(self):',
+  '\t\treturn True',
+  '',
+  'Action = NoopAction',
+  '',
+].join('\n');
 /** The floor of any shim that runs a client per ban (curl, socat, couic-ban): exec a binary that does nothing. */
 const EXEC_NOOP = '[Definition]\nactionban = exec /bin/true\nactionunban = exec /bin/true\nactionflush = true\n';
 
@@ -80,7 +110,7 @@ interface Case {
 
 async function runCase(ns: string, c: Case): Promise<Row> {
   const row: Row = { label: c.label, n: c.n };
-  const f = new F2b({ netns: ns, jails: { bench: { action: c.action } }, stock: c.stock ?? [], actions: { 'fbnoop.conf': NOOP, 'fbexec.conf': EXEC_NOOP } });
+  const f = new F2b({ netns: ns, jails: { bench: { action: c.action } }, stock: c.stock ?? [], actions: { 'fbnoop.conf': NOOP, 'fbexec.conf': EXEC_NOOP, 'fbpynoop.py': PY_NOOP } });
   const all = ips(c.n);
   const timeout = Math.max(120_000, c.n * 20);
   try {
@@ -139,6 +169,11 @@ function logCount(f: F2b, what: RegExp): number {
   return f.log().split('\n').filter((l) => what.test(l)).length;
 }
 
+/** For actions with no backend to ask: the bans fail2ban logged (banip is synchronous; a restore logs each ticket before its actions). */
+async function logged(f: F2b, phase: 'ban' | 'restore'): Promise<number> {
+  return f.running ? logCount(f, phase === 'ban' ? /NOTICE\s+\[bench\] Ban / : /NOTICE\s+\[bench\] Restore Ban /) : 0;
+}
+
 async function main(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('needs root (network namespace, fail2ban-server)');
   buildCouicBan();
@@ -184,14 +219,13 @@ async function main(): Promise<void> {
         label: 'no-op `true` action (shell ceiling)',
         action: 'fbnoop',
         n: N,
-        // banip is synchronous: done when it returns; the restore logs one line per ticket before its action
-        count: async (f, phase) => (f.running ? logCount(f, phase === 'ban' ? /NOTICE\s+\[bench\] Ban / : /NOTICE\s+\[bench\] Restore Ban /) : 0),
+        count: logged,
       },
       {
         label: 'exec of a no-op binary, `exec /bin/true` (floor of any client-per-ban shim; informative)',
         action: 'fbexec',
         n: N,
-        count: async (f, phase) => (f.running ? logCount(f, phase === 'ban' ? /NOTICE\s+\[bench\] Ban / : /NOTICE\s+\[bench\] Restore Ban /) : 0),
+        count: logged,
       },
       {
         label: 'couic.conf (couic-ban)',
@@ -214,6 +248,12 @@ async function main(): Promise<void> {
         action: `couic[couic_ban="${COUIC_BAN}", socket="${dn.socketPath}", client_file="${clientN}"]`,
         n: N,
         count: claimsN,
+      },
+      {
+        label: 'Python no-op action (Python-path ceiling)',
+        action: 'fbpynoop.py',
+        n: N,
+        count: logged,
       },
       {
         label: 'couic.py',
@@ -241,6 +281,13 @@ async function main(): Promise<void> {
         stock: ['nftables.conf'],
         n: N,
         count: () => nsCount(['nft', 'list', 'set', 'inet', 'f2b-table', 'addr-set-bench'], (s) => (s.match(/10\.\d+\.\d+\.\d+/g) ?? []).length),
+      },
+      {
+        label: `Python no-op action, ${BIG.toLocaleString('en-US')}-ban restore`,
+        action: 'fbpynoop.py',
+        n: BIG,
+        count: logged,
+        restoreOnly: true,
       },
       {
         label: `couic.py, ${BIG.toLocaleString('en-US')}-ban restore`,
@@ -285,7 +332,9 @@ async function main(): Promise<void> {
   const noop = get('no-op');
   const conf = get('couic.conf (');
   const py = rows.find((x) => x.label === 'couic.py');
-  const big = rows.find((x) => x.label.includes('-ban restore'));
+  const big = rows.find((x) => x.label.startsWith('couic.py') && x.label.includes('-ban restore'));
+  const pyNoop = get('Python no-op action (');
+  const pyNoopBig = rows.find((x) => x.label.startsWith('Python no-op') && x.label.includes('-ban restore'));
   const stocks = rows.filter((r) => r.label.startsWith('stock'));
   const r = (x: Row | undefined, k: 'banS' | 'restoreS'): number => (x?.[k] ? x.n / x[k]! : 0);
   const pct = noop && conf ? (100 * r(conf, 'banS')) / r(noop, 'banS') : 0;
@@ -308,6 +357,11 @@ async function main(): Promise<void> {
   out.push(`Target: couic.conf faster than every stock action (banip and restore): ${ok(beatsStock)}`);
   out.push(`Target: couic.py ≥ 3,000 bans/s (banip): ${Math.round(r(py, 'banS'))}/s — ${ok(r(py, 'banS') >= 3000)}`);
   out.push(`Target: ${BIG.toLocaleString('en-US')}-ban restore via couic.py ≤ 10 s: ${fmt(big?.restoreS)} s — ${ok((big?.restoreS ?? Infinity) <= 10)}`);
+  const share = (x: Row | undefined, ceil: Row | undefined, k: 'banS' | 'restoreS'): number => (r(ceil, k) > 0 ? (100 * r(x, k)) / r(ceil, k) : 0);
+  const pyBan = share(py, pyNoop, 'banS');
+  const pyRestore = share(big, pyNoopBig, 'restoreS');
+  out.push(`Target: couic.py ≥ 80% of the Python no-op action's bans/s (banip, ${N.toLocaleString('en-US')}): ${pyBan.toFixed(0)}% — ${ok(pyBan >= 80)}`);
+  out.push(`Target: couic.py ≥ 80% of the Python no-op action's bans/s (${BIG.toLocaleString('en-US')}-ban restore): ${pyRestore.toFixed(0)}% — ${ok(pyRestore >= 80)}`);
   process.stdout.write(`${out.join('\n')}\n`);
   if (rows.some((x) => x.note?.startsWith('failed'))) process.exitCode = 1;
 }

@@ -30,6 +30,7 @@ fi
 # The helper's Makefile is incremental; the TypeScript build is skipped when
 # nothing it compiles changed since the last one.
 make -s -C src/helper
+make -s -C bench/traffic   # the traffic bench's frame generator
 stamp=dist/.build-stamp
 if [ ! -f "$stamp" ] || [ -n "$(find src test bench tsconfig.json package.json -newer "$stamp" -print -quit)" ]; then
   npm run --silent build:ts

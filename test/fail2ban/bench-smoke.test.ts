@@ -46,10 +46,12 @@ test('fail2ban bench --quick prints every row', { skip: fail2banMissing(), timeo
     'couic.conf (couic-ban)',
     'couic.conf against an instant stub peer instead of the daemon (informative)',
     'couic.conf, daemon without fsync (informative)',
+    'Python no-op action (Python-path ceiling)',
     'couic.py',
     'stock iptables-multiport',
     'stock iptables-ipset',
     'stock nftables',
+    'Python no-op action, 3,000-ban restore',
     'couic.py, 3,000-ban restore',
   ]) {
     const row = rows.find((l) => l.startsWith(`| ${label} |`));
@@ -61,7 +63,8 @@ test('fail2ban bench --quick prints every row', { skip: fail2banMissing(), timeo
     assert.equal(cells[7], '', `no note (failure or ERROR lines) in "${row}"`);
   }
   const targets = lines.filter((l) => l.startsWith('Target: '));
-  assert.equal(targets.length, 4, 'four target lines');
+  assert.equal(targets.length, 6, 'six target lines');
+  assert.ok(targets.some((l) => /^Target: couic\.py ≥ 80% of the Python no-op action's bans\/s \(banip, 300\): \d+% — (met|NOT met)$/.test(l)), 'couic.py share of the Python ceiling');
   assert.ok(lines.some((l) => /^ {2}\(for scale: exec'ing a binary that does nothing reaches \d+% of the ceiling; couic\.conf reaches \d+% of that floor\)$/.test(l)), 'floor line');
   t.diagnostic(targets.join('\n'));
 });

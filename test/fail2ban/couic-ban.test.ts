@@ -327,7 +327,10 @@ for op in json.loads(sys.argv[6]):
     if op[0] == "sleep":
         time.sleep(op[1]); continue
     try:
-        a.ban({"ip": op[1], "time": now + op[2], "bantime": op[3]})
+        if op[0] == "unban":
+            a.unban({"ip": op[1]})
+        else:
+            a.ban({"ip": op[1], "time": now + op[2], "bantime": op[3]})
     except ValueError as e:
         print("VALUEERROR", e)
 time.sleep(float(sys.argv[7]))
@@ -411,6 +414,34 @@ describe('couic.py against a transport stub', { skip: pySkip, timeout: 60_000 },
       assert.ok(ok2.includes('192.0.2.13/32'), ok2.join(','));
     } finally {
       await stub2.close();
+    }
+  });
+
+  it('a burst of bans is coalesced into few requests; bans and unbans of one address keep their order', async (t) => {
+    const stub = await startStub(path.join(dir, 'order.sock'), () => ({ status: 200, body: '{"applied":1}' }));
+    try {
+      const burst = Array.from({ length: 500 }, (_, i) => ['ban', `198.51.${i >> 8}.${i & 255}`, 0, 600]);
+      const flip = ['ban', 'unban', 'ban', 'unban', 'ban'].map((k) => [k, '192.0.2.77', 0, 600]);
+      const out = await runPy(stub.socketPath, '5', '1000', [...burst, ...flip, ['ban', '192.0.2.7', 0, 600], ['ban', '010.1.2.3', 0, 600]], 1);
+      assert.match(out, /VALUEERROR .*010\.1\.2\.3/, 'an IPv4 address with leading zeros is still refused');
+      // what the stub saw, one op per address, in order
+      const seen: string[] = [];
+      for (const r of stub.requests) {
+        if (r.method === 'POST') for (const b of JSON.parse(r.body) as { cidr: string }[]) seen.push(`ban ${b.cidr}`);
+        else seen.push(`unban ${decodeURIComponent(r.path.replace(/^\/v1\/bans\/[^/]+\//, ''))}`);
+      }
+      const want = [
+        ...burst.map((o) => `ban ${String(o[1])}/32`),
+        'ban 192.0.2.77/32', 'unban 192.0.2.77/32', 'ban 192.0.2.77/32', 'unban 192.0.2.77/32', 'ban 192.0.2.77/32',
+        'ban 192.0.2.7/32',
+      ];
+      assert.deepEqual(seen, want, 'every operation sent once, in the order fail2ban made them');
+      const posts = stub.requests.filter((r) => r.method === 'POST').length;
+      t.diagnostic(`500 bans in ${posts} POSTs`);
+      assert.ok(posts <= 12, `500 bans in a burst sent in ${posts} POSTs (coalesced)`);
+      assert.doesNotMatch(out, /^ERROR/m, out);
+    } finally {
+      await stub.close();
     }
   });
 
