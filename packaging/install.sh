@@ -18,7 +18,7 @@
 #   /usr/share/man/man1/couicctl.1, man8/couic.8   generated from the CLI's and the config's definitions
 #   /usr/lib/systemd/system/couic.service     the hardened unit
 #   /usr/lib/sysusers.d/couic.conf            the couic system user and group
-#   /usr/lib/tmpfiles.d/couic.conf            /var/lib/couic and the config's group
+#   /usr/lib/tmpfiles.d/couic.conf            /var/lib/couic, /run/couic, /var/log/couic, the config's group
 #   /etc/couic/couic.toml (0640 root:couic), /etc/couic/couicctl.toml (0600 root:root)
 #                                 kept when already there (the new one is written as *.dist)
 #   /etc/fail2ban/action.d/*, /etc/fail2ban/jail.d/*   from action.d/ and jail.d/ of the tree
@@ -126,8 +126,10 @@ cat > "$(d "$sysusersdir/couic.conf")" <<EOF
 u couic - "couic XDP firewall daemon" $statedir /usr/sbin/nologin
 EOF
 cat > "$(d "$tmpfilesdir/couic.conf")" <<EOF
-# couic: state directory and the config's group (systemd-tmpfiles)
+# couic: state, socket and log directories, the config's group (systemd-tmpfiles)
 d $statedir 0755 couic couic -
+d /run/couic 0750 couic couic -
+d /var/log/couic 0750 couic couic -
 z $confdir/couic.toml 0640 root couic -
 z $confdir/couicctl.toml 0600 root root -
 EOF

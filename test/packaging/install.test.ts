@@ -121,6 +121,7 @@ describe('packaging/install.sh with DESTDIR', { skip: built ? false : 'not built
       'User=couic',
       'Group=couic',
       'RuntimeDirectory=couic',
+      'LogsDirectory=couic',
       'StateDirectory=couic',
       'ProtectSystem=strict',
       'UMask=0027',
@@ -166,6 +167,8 @@ describe('packaging/install.sh with DESTDIR', { skip: built ? false : 'not built
     assert.match(su, /^u couic - ".*" \/var\/lib\/couic \/usr\/sbin\/nologin$/m);
     const tf = readFileSync(p('usr/lib/tmpfiles.d/couic.conf'), 'utf8');
     assert.match(tf, /^d \/var\/lib\/couic 0755 couic couic -$/m);
+    assert.match(tf, /^d \/run\/couic 0750 couic couic -$/m);
+    assert.match(tf, /^d \/var\/log\/couic 0750 couic couic -$/m);
     assert.match(tf, /^z \/etc\/couic\/couic\.toml 0640 root couic -$/m);
     assert.equal(oct(mode(p('var/lib/couic'))), '0755');
     assert.match(out, /installed into/);
