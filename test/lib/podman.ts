@@ -135,9 +135,10 @@ export async function waitBooted(name: string, ms = 60_000): Promise<void> {
   assert.ok(booted, `systemd in ${name} did not boot: ${(await inContainer(name, 'systemctl is-system-running; systemctl --failed --no-pager')).stdout}`);
 }
 
-/** XDP programs attached to host interface `dev`, by id. */
-export async function xdpProgs(dev: string): Promise<number[]> {
-  const net = JSON.parse(await ok(['bpftool', '-j', 'net', 'show', 'dev', dev])) as Array<{ xdp?: Array<{ id: number }> }>;
+/** XDP programs attached to interface `dev` (of the host, or of netns `ns`), by id. */
+export async function xdpProgs(dev: string, ns?: string): Promise<number[]> {
+  const cmd = ['bpftool', '-j', 'net', 'show', 'dev', dev];
+  const net = JSON.parse(await ok(ns === undefined ? cmd : ['ip', 'netns', 'exec', ns, ...cmd])) as Array<{ xdp?: Array<{ id: number }> }>;
   return net.flatMap((n) => n.xdp ?? []).map((x) => x.id);
 }
 
