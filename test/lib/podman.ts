@@ -158,3 +158,27 @@ export async function xdpMap(dev: string, name: string): Promise<number> {
 export async function mapHasV4(mapId: number, ip: string): Promise<boolean> {
   return (await run(['bpftool', 'map', 'lookup', 'id', String(mapId), 'key', ...ip.split('.')])).code === 0;
 }
+
+/**
+ * A couic.toml for the image (as root in the container, the state and socket
+ * directories as volumes), attached to `iface`, with small maps.
+ */
+export function containerCouicToml(iface: string): string {
+  return [
+    `ifaces = ["${iface}"]`,
+    'operation_mode = "generic"',
+    'working_dir = "/var/lib/couic"',
+    'user = "root"',
+    'group = "root"',
+    '[logging]',
+    'level = "info"',
+    '[server]',
+    'socket = "/run/couic/couic.sock"',
+    '[dataplane]',
+    'drop_exact = 4096',
+    'drop_cidr = 4096',
+    'ignore_exact = 1024',
+    'ignore_cidr = 1024',
+    '',
+  ].join('\n');
+}

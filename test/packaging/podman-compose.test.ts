@@ -31,7 +31,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { REPO_ROOT } from '../lib/daemon.js';
 import { createPair, randSuffix, udpReceiver, udpSend, type NetnsPair } from '../lib/netns.js';
-import { BASE_IMAGE, CA_BUNDLE, ensureBase, has, podmanSkipReason, run, waitFor, xdpProgs, type Res } from '../lib/podman.js';
+import { BASE_IMAGE, CA_BUNDLE, containerCouicToml, ensureBase, has, podmanSkipReason, run, waitFor, xdpProgs, type Res } from '../lib/podman.js';
 
 const CLI_MAIN = join(REPO_ROOT, 'dist', 'src', 'cli', 'main.js');
 const NET_SHIM = join(REPO_ROOT, 'packaging', 'docker', 'podman-compose-net.sh');
@@ -128,21 +128,7 @@ describe('compose.yaml with podman-compose: fail2ban bans through the shared soc
     for (const d of [state, runDir, logDir, jailDir]) mkdirSync(d);
     logFile = join(logDir, 'composetest.log');
     writeFileSync(logFile, '');
-    writeFileSync(join(dir, 'couic.toml'), [
-      `ifaces = ["${pair.receiver.ifname}"]`,
-      'operation_mode = "generic"',
-      'working_dir = "/var/lib/couic"',
-      'user = "root"',
-      'group = "root"',
-      '[server]',
-      'socket = "/run/couic/couic.sock"',
-      '[dataplane]',
-      'drop_exact = 4096',
-      'drop_cidr = 4096',
-      'ignore_exact = 1024',
-      'ignore_cidr = 1024',
-      '',
-    ].join('\n'));
+    writeFileSync(join(dir, 'couic.toml'), containerCouicToml(pair.receiver.ifname));
     writeFileSync(join(jailDir, 'couic.local'), `[DEFAULT]
 banaction = couic
 banaction_allports = couic

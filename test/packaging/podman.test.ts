@@ -31,7 +31,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { REPO_ROOT } from '../lib/daemon.js';
-import { BASE_IMAGE, caSecret, ensureBase, imageExists, mapHasV4, ok, podmanSkipReason, run, xdpMap, xdpProgs, type Res } from '../lib/podman.js';
+import { BASE_IMAGE, caSecret, containerCouicToml, ensureBase, imageExists, mapHasV4, ok, podmanSkipReason, run, xdpMap, xdpProgs, type Res } from '../lib/podman.js';
 
 const CLI_MAIN = join(REPO_ROOT, 'dist', 'src', 'cli', 'main.js');
 const SECCOMP = join(REPO_ROOT, 'packaging', 'docker', 'seccomp.json');
@@ -141,26 +141,7 @@ describe('Docker image (podman)', { skip: skipReason, timeout: 30 * 60_000 }, ()
     mkdirSync(runDir);
     sock = join(runDir, 'couic.sock');
     const conf = join(top, 'couic.toml');
-    writeFileSync(
-      conf,
-      [
-        `ifaces = ["${veth}"]`,
-        'operation_mode = "generic"',
-        'working_dir = "/var/lib/couic"',
-        'user = "root"',
-        'group = "root"',
-        '[logging]',
-        'level = "info"',
-        '[server]',
-        'socket = "/run/couic/couic.sock"',
-        '[dataplane]',
-        'drop_exact = 4096',
-        'drop_cidr = 4096',
-        'ignore_exact = 1024',
-        'ignore_cidr = 1024',
-        '',
-      ].join('\n'),
-    );
+    writeFileSync(conf, containerCouicToml(veth));
     ctlConf = join(top, 'couicctl.toml');
     writeFileSync(ctlConf, `mode = "local"\nsocket = "${sock}"\nclient_file = "${join(state, 'rbac', 'clients', 'couicctl.toml')}"\n`, { mode: 0o600 });
 
