@@ -11,6 +11,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO_ROOT } from './daemon.js';
+import { waitFor } from './wait.js';
 
 export const BASE_IMAGE = 'localhost/couic-base:bookworm';
 export const CACHE_DIR = '/var/tmp/couic-podman';
@@ -77,18 +78,6 @@ export async function ok(argv: readonly string[], opts: RunOptions = {}): Promis
 
 export const has = (cmd: string, arg = '--version'): boolean => spawnSync(cmd, [arg], { env: podmanEnv, stdio: 'ignore' }).status === 0;
 
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-/** Polls `probe` until it returns true or `ms` passes; returns the last answer. */
-export async function waitFor(probe: () => Promise<boolean>, ms: number, everyMs = 300): Promise<boolean> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    if (await probe()) return true;
-    if (Date.now() > deadline) return false;
-    await sleep(everyMs);
-  }
-}
-
 export async function imageExists(ref: string): Promise<boolean> {
   return (await run(['podman', 'image', 'exists', ref])).code === 0;
 }
@@ -131,7 +120,7 @@ export function inContainer(name: string, cmd: string, opts: RunOptions = {}): P
 
 /** Waits for systemd in container `name` to finish booting (running, or degraded by units a container cannot run). */
 export async function waitBooted(name: string, ms = 60_000): Promise<void> {
-  const booted = await waitFor(async () => /^(running|degraded)/.test((await inContainer(name, 'systemctl is-system-running 2>/dev/null')).stdout), ms);
+  const booted = await waitFor(async () => /^(running|degraded)/.test((await inContainer(name, 'systemctl is-system-running 2>/dev/null')).stdout), ms, 300);
   assert.ok(booted, `systemd in ${name} did not boot: ${(await inContainer(name, 'systemctl is-system-running; systemctl --failed --no-pager')).stdout}`);
 }
 

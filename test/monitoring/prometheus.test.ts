@@ -21,6 +21,7 @@ import { after, before, describe, it } from 'node:test';
 import { REPO_ROOT, startDaemon, type Daemon } from '../lib/daemon.js';
 import { kernelSkip } from '../lib/kernel.js';
 import { createPair, udpSend, type NetnsPair } from '../lib/netns.js';
+import { waitFor } from '../lib/wait.js';
 
 const DASHBOARD = join(REPO_ROOT, 'docs', 'monitoring', 'couic-dashboard.json');
 const ALERTS = join(REPO_ROOT, 'docs', 'monitoring', 'couic-alerts.yml');
@@ -34,8 +35,6 @@ const skip =
       : !has('openssl', 'version')
         ? 'openssl not installed'
         : false);
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -130,11 +129,7 @@ describe('monitoring: prometheus scrapes couic through nginx with a bearer token
     return r[0] === undefined ? undefined : Number(r[0].value[1]);
   };
   const until = async (what: string, probe: () => Promise<boolean>, ms = 30_000): Promise<void> => {
-    const deadline = Date.now() + ms;
-    while (!(await probe())) {
-      if (Date.now() > deadline) assert.fail(`${what}\nprometheus:\n${prom?.output().slice(-3000)}\nnginx:\n${nginx?.output().slice(-2000)}`);
-      await sleep(250);
-    }
+    if (!(await waitFor(probe, ms, 250))) assert.fail(`${what}\nprometheus:\n${prom?.output().slice(-3000)}\nnginx:\n${nginx?.output().slice(-2000)}`);
   };
 
   before(async () => {
@@ -274,7 +269,7 @@ scrape_configs:
     const exprs = dash.panels.flatMap((p) => (p.targets ?? []).map((t) => ({ title: p.title, expr: t.expr })));
     assert.ok(exprs.length >= 15, `${exprs.length} queries`);
     // rate() over the dashboard's interval needs a few scrapes.
-    await sleep(3000);
+    await until('fewer than 3 scrapes stored', async () => ((await value('count_over_time(couic_helper_up[1m])')) ?? 0) >= 3);
     const covered = new Set<string>();
     for (const { title, expr } of exprs) {
       for (const name of expr.match(/\b(couic_[a-z_]+|up)\b(?=\{|\[|\s|\))/g) ?? []) {

@@ -31,7 +31,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { REPO_ROOT } from '../lib/daemon.js';
 import { createPair, randSuffix, udpReceiver, udpSend, type NetnsPair } from '../lib/netns.js';
-import { BASE_IMAGE, CA_BUNDLE, containerCouicToml, ensureBase, has, podmanSkipReason, run, waitFor, xdpProgs, type Res } from '../lib/podman.js';
+import { BASE_IMAGE, CA_BUNDLE, containerCouicToml, ensureBase, has, podmanSkipReason, run, xdpProgs, type Res } from '../lib/podman.js';
+import { waitFor } from '../lib/wait.js';
 
 const CLI_MAIN = join(REPO_ROOT, 'dist', 'src', 'cli', 'main.js');
 const NET_SHIM = join(REPO_ROOT, 'packaging', 'docker', 'podman-compose-net.sh');
@@ -87,7 +88,7 @@ describe('compose.yaml with podman-compose: fail2ban bans through the shared soc
   const running = async (svc: string): Promise<boolean> =>
     (await run(['podman', 'inspect', '-f', '{{.State.Running}}', `${project}_${svc}_1`])).stdout.trim() === 'true';
   const serving = (): Promise<boolean> =>
-    waitFor(async () => existsSync(join(state, 'rbac', 'clients', 'couicctl.toml')) && (await ctl('drop', 'list', '-q')).code === 0, 60_000);
+    waitFor(async () => existsSync(join(state, 'rbac', 'clients', 'couicctl.toml')) && (await ctl('drop', 'list', '-q')).code === 0, 60_000, 250);
   /** Datagrams from each source that reached the receiver in the couic container's namespace. */
   const traffic = async (n: number): Promise<Record<string, number>> => {
     const rx = await udpReceiver(pair.receiver.ns, pair.receiver.v4, PORT);
@@ -179,10 +180,10 @@ bantime = 3600
   it('both containers run; couic attaches XDP to the veth in its namespace; the host couicctl works through the socket volume', async () => {
     assert.ok(await serving(), `couic not serving:\n${await logs()}`);
     assert.ok(await running('couic'), await logs());
-    assert.ok(await waitFor(() => running('fail2ban'), 30_000), `fail2ban not running:\n${await logs()}`);
+    assert.ok(await waitFor(() => running('fail2ban'), 30_000, 250), `fail2ban not running:\n${await logs()}`);
     assert.equal((await xdpProgs(pair.receiver.ifname, pair.receiver.ns)).length, 1, `no XDP on the veth:\n${await logs()}`);
     // fail2ban sees its jail.
-    const status = await waitFor(async () => (await run(['podman', 'exec', `${project}_fail2ban_1`, 'fail2ban-client', 'status', JAIL])).code === 0, 30_000);
+    const status = await waitFor(async () => (await run(['podman', 'exec', `${project}_fail2ban_1`, 'fail2ban-client', 'status', JAIL])).code === 0, 30_000, 250);
     assert.ok(status, `jail ${JAIL} not up:\n${await logs()}`);
     // Before any ban both sources get through.
     const before = await traffic(20);
@@ -192,14 +193,14 @@ bantime = 3600
 
   it('a failure in the log: fail2ban bans through the socket, the attacker is dropped at XDP, the bystander is not', async () => {
     appendFileSync(logFile, `auth failure from ${attacker}\nauth failure from ${attacker}\n`);
-    const banned = await waitFor(async () => (await listed()).some((e) => e.cidr === `${attacker}/32` && e.tag === `fail2ban-${JAIL}`), 60_000);
+    const banned = await waitFor(async () => (await listed()).some((e) => e.cidr === `${attacker}/32` && e.tag === `fail2ban-${JAIL}`), 60_000, 250);
     assert.ok(banned, `no ban:\n${JSON.stringify(await listed())}\n${await logs()}`);
     assert.ok(!(await listed()).some((e) => e.cidr === `${bystander}/32`));
     const p0 = await dropTagPackets();
     const got = await traffic(20);
     assert.equal(got[attacker] ?? 0, 0, `the banned source got through: ${JSON.stringify(got)}`);
     assert.equal(got[bystander], 20, JSON.stringify(got));
-    assert.ok(await waitFor(async () => (await dropTagPackets()) - p0 >= 20, 5_000), `fail2ban-${JAIL} drop counter: ${p0} -> ${await dropTagPackets()}`);
+    assert.ok(await waitFor(async () => (await dropTagPackets()) - p0 >= 20, 5_000, 250), `fail2ban-${JAIL} drop counter: ${p0} -> ${await dropTagPackets()}`);
   });
 
   it('compose down detaches XDP; compose up again keeps the bans (the journal on the state volume, fail2ban\'s database on its volume)', async () => {
@@ -222,11 +223,11 @@ bantime = 3600
     assert.deepEqual(manualKept, manualEntry, 'the operator\'s entry did not survive compose down/up');
     // fail2ban flushes its jail's bans when it stops (our action's actionflush), and at its
     // start restores them from its database (the fail2ban-db volume): the same ban, same end.
-    assert.ok(await waitFor(async () => (await listed()).some((e) => e.cidr === `${attacker}/32`), 60_000), `the ban is gone after compose down/up:\n${await logs()}`);
+    assert.ok(await waitFor(async () => (await listed()).some((e) => e.cidr === `${attacker}/32`), 60_000, 250), `the ban is gone after compose down/up:\n${await logs()}`);
     const kept = (await listed()).find((e) => e.cidr === `${attacker}/32`)!;
     assert.equal(kept.tag, `fail2ban-${JAIL}`);
     assert.equal(kept.expiration, entry.expiration, 'not the same ban (fail2ban restores the ban time it had)');
-    assert.ok(await waitFor(async () => (await xdpProgs(pair.receiver.ifname, pair.receiver.ns)).length === 1, 30_000));
+    assert.ok(await waitFor(async () => (await xdpProgs(pair.receiver.ifname, pair.receiver.ns)).length === 1, 30_000, 250));
     const got = await traffic(20);
     assert.equal(got[attacker] ?? 0, 0, `the banned source got through after up: ${JSON.stringify(got)}`);
     assert.equal(got[bystander], 20, JSON.stringify(got));

@@ -29,8 +29,9 @@ import { after, before, describe, it } from 'node:test';
 import { REPO_ROOT } from '../lib/daemon.js';
 import { randSuffix } from '../lib/netns.js';
 import {
-  BASE_IMAGE, ensureBase, imageExists, inContainer, mapHasV4, ok, podmanSkipReason, run, waitBooted, waitFor, xdpMap, xdpProgs, type Res,
+  BASE_IMAGE, ensureBase, imageExists, inContainer, mapHasV4, ok, podmanSkipReason, run, waitBooted, xdpMap, xdpProgs, type Res,
 } from '../lib/podman.js';
+import { waitFor } from '../lib/wait.js';
 
 const CONTAINERFILE = join(REPO_ROOT, 'test', 'packaging', 'deb.Containerfile');
 const PACKAGE_SH = join(REPO_ROOT, 'scripts', 'package.sh');
@@ -117,7 +118,7 @@ describe('Debian package (podman)', { skip: skipReason, timeout: 30 * 60_000 }, 
 
     // The unit, enabled and started by postinst.
     assert.equal((await sh('systemctl is-enabled couic')).stdout.trim(), 'enabled');
-    const serving = await waitFor(async () => (await sh('couicctl drop list -q')).code === 0, 30_000);
+    const serving = await waitFor(async () => (await sh('couicctl drop list -q')).code === 0, 30_000, 250);
     assert.ok(serving, `couic.service not serving after the install:\n${await journal()}`);
 
     // Couic's paths and modes, the couic user.
@@ -155,7 +156,7 @@ describe('Debian package (podman)', { skip: skipReason, timeout: 30 * 60_000 }, 
     // XDP on the veth once the config names it.
     const restart = await sh(`sed -i 's/^ifaces = .*/ifaces = ["${veth}"]/' /etc/couic/couic.toml && systemctl restart couic`);
     assert.equal(restart.code, 0, restart.stderr);
-    assert.ok(await waitFor(async () => (await xdpProgs(veth)).length === 1, 30_000), `XDP not attached:\n${await journal()}`);
+    assert.ok(await waitFor(async () => (await xdpProgs(veth)).length === 1, 30_000, 250), `XDP not attached:\n${await journal()}`);
 
     // remove: stopped, detached, configs kept; purge: configs and state gone, the user kept.
     const remove = await sh('DEBIAN_FRONTEND=noninteractive apt-get remove -y couic', { timeoutMs: 120_000 });
@@ -245,7 +246,7 @@ EOF`,
     ].join('\n');
     const seeded = await sh(seed);
     assert.equal(seeded.code, 0, `${seeded.stdout}\n${seeded.stderr}`);
-    assert.ok(await waitFor(async () => (await sh('fail2ban-client status couictest')).code === 0, 30_000), await journal());
+    assert.ok(await waitFor(async () => (await sh('fail2ban-client status couictest')).code === 0, 30_000, 250), await journal());
     const kept = ['/etc/couic/couic.toml', '/etc/couic/couicctl.toml', '/etc/fail2ban/action.d/couic.conf'];
     const sums = async (): Promise<string> => (await sh(`sha256sum ${kept.join(' ')} /var/lib/couic/rbac/clients/couicctl.toml`)).stdout;
     const before = await sums();
@@ -261,8 +262,8 @@ EOF`,
     assert.equal((await sh('test -f /etc/fail2ban/action.d/couic.py')).code, 0, 'couic.py (new) not installed');
 
     // The daemon runs on the kept Couic config (its interface) and Couic's client file.
-    assert.ok(await waitFor(async () => (await sh('couicctl drop list -q')).code === 0, 30_000), `not serving:\n${await journal()}`);
-    assert.ok(await waitFor(async () => (await xdpProgs(veth)).length === 1, 30_000), `XDP not on ${veth}:\n${await journal()}`);
+    assert.ok(await waitFor(async () => (await sh('couicctl drop list -q')).code === 0, 30_000, 250), `not serving:\n${await journal()}`);
+    assert.ok(await waitFor(async () => (await xdpProgs(veth)).length === 1, 30_000, 250), `XDP not on ${veth}:\n${await journal()}`);
     assert.equal((await sh('stat -c %a:%U:%G /etc/couic/couic.toml')).stdout.trim(), '640:root:couic');
     const map = await xdpMap(veth, 'drop4_exact');
 
@@ -271,20 +272,20 @@ EOF`,
     assert.equal((await sh(`printf 'auth failure from ${ip}\\nauth failure from ${ip}\\n' >> /var/log/couictest.log`)).code, 0);
     const listed = async (): Promise<Array<{ cidr: string; tag: string | null }>> =>
       JSON.parse((await sh('couicctl drop list --json')).stdout || '[]') as Array<{ cidr: string; tag: string | null }>;
-    assert.ok(await waitFor(async () => (await listed()).some((e) => e.cidr === `${ip}/32` && e.tag === 'fail2ban-couictest'), 30_000), `not banned:\n${await journal()}`);
+    assert.ok(await waitFor(async () => (await listed()).some((e) => e.cidr === `${ip}/32` && e.tag === 'fail2ban-couictest'), 30_000, 250), `not banned:\n${await journal()}`);
     assert.equal(await mapHasV4(map, ip), true, `${ip} not in drop4_exact`);
     assert.match((await sh('fail2ban-client status couictest')).stdout, new RegExp(`Banned IP list:\\s+${ip.replace(/\./g, '\\.')}`));
     assert.equal((await sh(`fail2ban-client set couictest unbanip ${ip}`)).code, 0);
-    assert.ok(await waitFor(async () => !(await listed()).some((e) => e.cidr === `${ip}/32`), 30_000), 'unban did not remove the entry');
-    assert.ok(await waitFor(async () => !(await mapHasV4(map, ip)), 5_000), `${ip} still in drop4_exact`);
+    assert.ok(await waitFor(async () => !(await listed()).some((e) => e.cidr === `${ip}/32`), 30_000, 250), 'unban did not remove the entry');
+    assert.ok(await waitFor(async () => !(await mapHasV4(map, ip)), 5_000, 250), `${ip} still in drop4_exact`);
 
     // The switch postinst describes: our action, banning through couic-ban (a claim of the jail's owner).
     const sw = await sh('mv /etc/fail2ban/action.d/couic.conf.dpkg-dist /etc/fail2ban/action.d/couic.conf && fail2ban-client reload');
     assert.equal(sw.code, 0, sw.stderr);
     const ip2 = '203.0.113.51';
-    assert.ok(await waitFor(async () => (await sh('fail2ban-client status couictest')).code === 0, 30_000));
+    assert.ok(await waitFor(async () => (await sh('fail2ban-client status couictest')).code === 0, 30_000, 250));
     assert.equal((await sh(`fail2ban-client set couictest banip ${ip2}`)).code, 0);
-    assert.ok(await waitFor(async () => (await sh('couicctl drop list -q')).stdout.split('\n').includes(`${ip2}/32`), 30_000), `couic-ban did not ban:\n${await journal()}`);
+    assert.ok(await waitFor(async () => (await sh('couicctl drop list -q')).stdout.split('\n').includes(`${ip2}/32`), 30_000, 250), `couic-ban did not ban:\n${await journal()}`);
     const claims = await sh('curl -sf --unix-socket /run/couic/couic.sock -H "Authorization: Bearer ' + token + '" http://localhost/v1/bans/fail2ban-couictest');
     assert.equal(claims.code, 0, claims.stderr);
     assert.deepEqual((JSON.parse(claims.stdout) as Array<{ cidr: string }>).map((c) => c.cidr), [`${ip2}/32`]);
