@@ -6,16 +6,19 @@
 #   DESTDIR=/tmp/pkg PREFIX=/usr sh packaging/install.sh   # staged: no user created, no chown to couic
 #
 # Variables: DESTDIR (staging root, default none), PREFIX (default /usr),
-# SYSCONFDIR (default /etc), NODE (the node the wrappers run; default `node`
-# from PATH at run time).
+# BINDIR (default $PREFIX/bin; the Debian package uses /usr/sbin, Couic's
+# place), SYSCONFDIR (default /etc), NODE (the node the wrappers run; default
+# `node` from PATH at run time).
 #
 # What goes where (PREFIX=/usr):
 #   /usr/lib/couic/{package.json,dist/src,node_modules,src/helper/.output/couic-helper}
 #                                 the built tree; production node_modules only
 #   /usr/bin/couic, /usr/bin/couicctl         wrappers (0755) running dist/src/{daemon,cli}/main.js
+#   /usr/bin/couic-ban                        the fail2ban action's client (C, libc only)
+#   /usr/share/man/man1/couicctl.1, man8/couic.8   generated from the CLI's and the config's definitions
 #   /usr/lib/systemd/system/couic.service     the hardened unit
 #   /usr/lib/sysusers.d/couic.conf            the couic system user and group
-#   /usr/lib/tmpfiles.d/couic.conf            /var/lib/couic and the config's group
+#   /usr/lib/tmpfiles.d/couic.conf            /var/lib/couic, /run/couic, /var/log/couic, the config's group
 #   /etc/couic/couic.toml (0640 root:couic), /etc/couic/couicctl.toml (0600 root:root)
 #                                 kept when already there (the new one is written as *.dist)
 #   /etc/fail2ban/action.d/*, /etc/fail2ban/jail.d/*   from action.d/ and jail.d/ of the tree
@@ -29,9 +32,11 @@ DESTDIR=${DESTDIR:-}
 PREFIX=${PREFIX:-/usr}
 SYSCONFDIR=${SYSCONFDIR:-/etc}
 NODE=${NODE:-node}
+BINDIR=${BINDIR:-$PREFIX/bin}
 
 libdir=$PREFIX/lib/couic
-bindir=$PREFIX/bin
+bindir=$BINDIR
+mandir=$PREFIX/share/man
 unitdir=$PREFIX/lib/systemd/system
 sysusersdir=$PREFIX/lib/sysusers.d
 tmpfilesdir=$PREFIX/lib/tmpfiles.d
@@ -45,6 +50,7 @@ say() { echo "install.sh: $*"; }
 d() { printf '%s%s' "$DESTDIR" "$1"; }
 
 case $PREFIX in /*) ;; *) die "PREFIX must be an absolute path (got '$PREFIX')" ;; esac
+case $BINDIR in /*) ;; *) die "BINDIR must be an absolute path (got '$BINDIR')" ;; esac
 [ -f "$top/dist/src/daemon/main.js" ] || die "$top/dist/src/daemon/main.js is missing: run 'npm run build' first"
 [ -f "$top/dist/src/cli/main.js" ] || die "$top/dist/src/cli/main.js is missing: run 'npm run build' first"
 [ -x "$top/$helper_rel" ] || die "$top/$helper_rel is missing: run 'npm run build' first"
@@ -96,6 +102,18 @@ done
 # the fail2ban shim's client: libc only, no Node per ban
 install -m 0755 "$top/$banclient_rel" "$(d "$bindir/couic-ban")"
 
+# --- man pages: generated from the definitions --help uses ------------------
+if command -v node >/dev/null 2>&1; then
+  mantmp=$(mktemp -d)
+  node "$top/dist/src/man/main.js" "$mantmp" || { rm -rf "$mantmp"; die "cannot generate the man pages"; }
+  install -d -m 0755 "$(d "$mandir/man1")" "$(d "$mandir/man8")"
+  install -m 0644 "$mantmp/couicctl.1" "$(d "$mandir/man1/couicctl.1")"
+  install -m 0644 "$mantmp/couic.8" "$(d "$mandir/man8/couic.8")"
+  rm -rf "$mantmp"
+else
+  say "no node in PATH: man pages not installed"
+fi
+
 # --- systemd: unit, sysusers, tmpfiles --------------------------------------
 install -d -m 0755 "$(d "$unitdir")" "$(d "$sysusersdir")" "$(d "$tmpfilesdir")"
 sed -e "s|/usr/bin/couic|$bindir/couic|g" \
@@ -108,8 +126,10 @@ cat > "$(d "$sysusersdir/couic.conf")" <<EOF
 u couic - "couic XDP firewall daemon" $statedir /usr/sbin/nologin
 EOF
 cat > "$(d "$tmpfilesdir/couic.conf")" <<EOF
-# couic: state directory and the config's group (systemd-tmpfiles)
+# couic: state, socket and log directories, the config's group (systemd-tmpfiles)
 d $statedir 0755 couic couic -
+d /run/couic 0750 couic couic -
+d /var/log/couic 0750 couic couic -
 z $confdir/couic.toml 0640 root couic -
 z $confdir/couicctl.toml 0600 root root -
 EOF

@@ -7,7 +7,10 @@ cd "$(dirname "$0")/.."
 pkgs=(clang llvm libbpf-dev libelf-dev zlib1g-dev bpftool make gcc pkg-config
       iproute2 iputils-ping ethtool socat curl fail2ban iptables ipset nftables
       util-linux bpftool podman runc debootstrap systemd
-      libclang-rt-14-dev)  # libFuzzer + sanitizer runtimes: test/helper/fuzz.test.ts
+      libclang-rt-14-dev  # libFuzzer + sanitizer runtimes: test/helper/fuzz.test.ts
+      dpkg-dev podman-compose prometheus nginx openssl)
+# (prometheus and nginx are for test/monitoring, which runs its own instances on
+# ephemeral loopback ports; on a host booted with systemd, disable their services.)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -1,9 +1,10 @@
 /**
  * `couicctl --markdown-help` (hidden): the command reference as Markdown,
- * printed before any config is read.
+ * printed before any config is read. couicctl(1) is generated from the same
+ * tables (src/man/couicctl.ts).
  */
 
-interface Cmd {
+export interface Cmd {
   readonly usage: string;
   readonly about: string;
   readonly options?: readonly (readonly [string, string])[];
@@ -36,7 +37,7 @@ function entryCommands(policy: 'drop' | 'ignore'): Cmd[] {
   ];
 }
 
-const SECTIONS: readonly (readonly [string, readonly Cmd[]])[] = [
+export const SECTIONS: readonly (readonly [string, readonly Cmd[]])[] = [
   ['drop', entryCommands('drop')],
   ['ignore', entryCommands('ignore')],
   [
@@ -81,11 +82,20 @@ const SECTIONS: readonly (readonly [string, readonly Cmd[]])[] = [
           JSON_OPT,
         ],
       },
-      { usage: 'couicctl clients list [-q] [--json]', about: 'List clients with their tokens.' },
+      {
+        usage: 'couicctl clients list [-q] [--json]',
+        about: 'List clients with their tokens.',
+        options: [['`-q, --quiet`', 'Only the names, one per line (conflicts with `--json`)'], JSON_OPT],
+      },
       { usage: 'couicctl clients inspect <NAME> [--json]', about: 'Show one client.', options: [JSON_OPT] },
       { usage: 'couicctl clients delete <NAME>', about: 'Delete a client.' },
     ],
   ],
+];
+
+/** The options every command takes. */
+export const GLOBAL_OPTIONS: readonly (readonly [string, string])[] = [
+  ['`-c`, `--config <FILE>`', 'Configuration file. Default: `/etc/couic/couicctl.toml`'],
 ];
 
 export function markdownHelp(): string {
@@ -96,7 +106,7 @@ export function markdownHelp(): string {
     '',
     '###### **Options:**',
     '',
-    '* `-c`, `--config <FILE>` — Configuration file. Default: `/etc/couic/couicctl.toml`',
+    ...GLOBAL_OPTIONS.map(([flag, text]) => `* ${flag} — ${text}`),
     '',
   ];
   for (const [group, cmds] of SECTIONS) {

@@ -9,11 +9,11 @@ import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 import { EventStream } from '../api/events.js';
 import { setHandlers } from '../api/handlers/sets.js';
-import { statsHandlers } from '../api/handlers/stats.js';
+import { statsHandlers, type Health } from '../api/handlers/stats.js';
 import type { HandlerTable } from '../api/routes.js';
 import { startApiServer, type ApiServer } from '../api/server.js';
 import { ClientRegistry, resolveOwner } from '../core/clients.js';
-import { openCore } from '../core/core.js';
+import { openCore, type Core } from '../core/core.js';
 import type { EntryStore } from '../core/entries.js';
 import type { BackoffOptions, HelperSupervisor } from '../core/kernel/supervisor.js';
 import { SetFiles } from '../core/sets.js';
@@ -63,6 +63,23 @@ export async function initWorkingDir(config: Config, uid: number, gid: number, l
   };
   await ensure(root);
   for (const d of WORKING_DIRS) await ensure(join(root, d));
+}
+
+/** The figures of the Prometheus output beyond Couic's (src/api/handlers/stats.ts). */
+function health(config: Config, core: Core): Health {
+  const { batcher } = core.entries;
+  return {
+    queueOutstanding: batcher.outstanding,
+    queueMaxPending: config.queue.maxPending,
+    queueWaiting: batcher.waiting,
+    requests: batcher.requests,
+    batches: batcher.batches,
+    journalRecordsSinceSnapshot: core.journal.recordsSinceSnapshot,
+    journalCompactAfter: config.journal.compactAfter,
+    journalCompacting: core.journal.compacting,
+    helperUp: core.supervisor.ready,
+    helperRestarts: core.supervisor.restarts,
+  };
 }
 
 export async function startDaemon(config: Config, logger: Logger, opts: StartOptions = {}): Promise<RunningDaemon> {
@@ -137,7 +154,7 @@ export async function startDaemon(config: Config, logger: Logger, opts: StartOpt
       logger,
       uid,
       gid,
-      handlers: { ...setHandlers(sets), ...statsHandlers(entries), ...opts.handlers?.(entries) },
+      handlers: { ...setHandlers(sets), ...statsHandlers(entries, () => health(config, core)), ...opts.handlers?.(entries) },
     });
     events = new EventStream({ server: api.server, clients, events: entries.events, stats: entries, logger });
   } catch (err) {

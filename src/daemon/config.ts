@@ -2,14 +2,15 @@
  * Daemon configuration: Couic's couic.toml keys plus ours ([dataplane],
  * [journal], [queue]). Unknown keys are ignored (as Couic does); a key
  * with the wrong type or value is an error naming the key and what it
- * expects.
+ * expects. Every key's type, default and bounds come from CONFIG_KEYS
+ * (config-keys.ts), which couic(8) is generated from.
  */
 import { readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { parse as parseToml } from 'smol-toml';
 import { normalizeLevel, type LogLevel } from '../log.js';
-import { DEFAULTS } from '../xdp/abi.js';
 import { helperPath } from '../xdp/helper.js';
+import { keyDef } from './config-keys.js';
 
 export type OperationMode = 'generic' | 'native' | 'auto';
 
@@ -90,49 +91,62 @@ class Reader {
     return this.#t[key] !== undefined;
   }
 
+  /** The raw value of `key` (for checks before the typed read). */
+  peek(key: string): unknown {
+    return this.#t[key];
+  }
+
   table(key: string): Reader {
+    keyDef(this.#name(key), 'table');
     const v = this.#t[key];
     if (v === undefined) return new Reader({}, this.#name(key));
     if (!isTable(v)) this.#bad(key, 'a table', v);
     return new Reader(v, this.#name(key));
   }
 
-  string(key: string, def: string, opts: { nonEmpty?: boolean } = {}): string {
+  /** `fallback`: the default of a key whose default is computed at run time. */
+  string(key: string, opts: { fallback?: string } = {}): string {
+    const d = keyDef(this.#name(key), 'string');
     const v = this.#t[key];
-    if (v === undefined) return def;
+    if (v === undefined) return d.default ?? opts.fallback ?? '';
     if (typeof v !== 'string') this.#bad(key, 'a string', v);
-    if (opts.nonEmpty === true && v === '') this.#bad(key, 'a non-empty string', v);
+    if (d.nonEmpty === true && v === '') this.#bad(key, 'a non-empty string', v);
     return v;
   }
 
-  bool(key: string, def: boolean): boolean {
+  bool(key: string): boolean {
+    const d = keyDef(this.#name(key), 'bool');
     const v = this.#t[key];
-    if (v === undefined) return def;
+    if (v === undefined) return d.default;
     if (typeof v !== 'boolean') this.#bad(key, 'a boolean (true or false)', v);
     return v;
   }
 
-  int(key: string, def: number, min: number, max: number): number {
+  int(key: string): number {
+    const d = keyDef(this.#name(key), 'int');
     const v = this.#t[key];
-    if (v === undefined) return def;
+    if (v === undefined) return d.default;
     const n = typeof v === 'bigint' ? Number(v) : v;
-    if (typeof n !== 'number' || !Number.isInteger(n) || n < min || n > max) {
-      this.#bad(key, `an integer in ${min}..${max}`, v);
+    if (typeof n !== 'number' || !Number.isInteger(n) || n < d.min || n > d.max) {
+      this.#bad(key, `an integer in ${d.min}..${d.max}`, v);
     }
     return n;
   }
 
-  stringArray(key: string, def: readonly string[]): string[] {
+  stringArray(key: string): string[] {
+    const d = keyDef(this.#name(key), 'strings');
     const v = this.#t[key];
-    if (v === undefined) return [...def];
+    if (v === undefined) return [...d.default];
     if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) this.#bad(key, 'an array of strings', v);
     return v as string[];
   }
 
-  oneOf<T extends string>(key: string, def: T, allowed: readonly T[]): T {
-    const v = this.string(key, def);
-    if (!(allowed as readonly string[]).includes(v)) {
-      throw new ConfigError(`invalid value for \`${this.#name(key)}\`: expected one of ${allowed.join(', ')}, got "${v}"`);
+  oneOf<T extends string>(key: string): T {
+    const d = keyDef(this.#name(key), 'enum');
+    const v = this.#t[key] ?? d.default;
+    if (typeof v !== 'string') this.#bad(key, 'a string', v);
+    if (!d.values.includes(v)) {
+      throw new ConfigError(`invalid value for \`${this.#name(key)}\`: expected one of ${d.values.join(', ')}, got "${v}"`);
     }
     return v as T;
   }
@@ -151,20 +165,17 @@ export function groupName(gid: number): string {
   return String(gid);
 }
 
-const U32_MAX = 0xffff_ffff;
-
 /** Builds the config from parsed TOML (`doc`); throws ConfigError. */
 export function configFromToml(doc: Table, source: string | undefined, env: NodeJS.ProcessEnv = process.env): Config {
   const r = new Reader(doc, '');
   const me = userInfo();
-  const mode = r.string('operation_mode', 'generic');
-  if (mode === 'offloaded') {
+  if (r.peek('operation_mode') === 'offloaded') {
     throw new ConfigError('invalid value for `operation_mode`: "offloaded" (hardware offload) is not supported by couic; use generic, native or auto');
   }
-  const operationMode = r.oneOf<OperationMode>('operation_mode', 'generic', ['generic', 'native', 'auto']);
+  const operationMode = r.oneOf<OperationMode>('operation_mode');
 
   const logging = r.table('logging');
-  const levelText = logging.string('level', 'info');
+  const levelText = logging.string('level');
   let level = normalizeLevel(levelText);
   if (level === undefined) {
     throw new ConfigError(`invalid value for \`logging.level\`: expected one of trace, debug, info, warn, error, fatal, silent, got "${levelText}"`);
@@ -177,10 +188,10 @@ export function configFromToml(doc: Table, source: string | undefined, env: Node
   }
   const ignored: string[] = [];
   // Couic's file-logging keys: type-checked, then ignored (we log to stdout).
-  if (logging.has('dir')) { logging.string('dir', ''); ignored.push('logging.dir'); }
-  if (logging.has('rotation')) { logging.oneOf('rotation', 'daily', ['daily', 'weekly', 'never']); ignored.push('logging.rotation'); }
-  if (logging.has('max_log_files')) { logging.int('max_log_files', 7, 0, U32_MAX); ignored.push('logging.max_log_files'); }
-  if (logging.has('format')) { logging.oneOf('format', 'text', ['text', 'json']); ignored.push('logging.format'); }
+  if (logging.has('dir')) { logging.string('dir'); ignored.push('logging.dir'); }
+  if (logging.has('rotation')) { logging.oneOf('rotation'); ignored.push('logging.rotation'); }
+  if (logging.has('max_log_files')) { logging.int('max_log_files'); ignored.push('logging.max_log_files'); }
+  if (logging.has('format')) { logging.oneOf('format'); ignored.push('logging.format'); }
 
   const server = r.table('server');
   const dp = r.table('dataplane');
@@ -189,31 +200,31 @@ export function configFromToml(doc: Table, source: string | undefined, env: Node
 
   return {
     source,
-    ifaces: r.stringArray('ifaces', []),
+    ifaces: r.stringArray('ifaces'),
     operationMode,
-    workingDir: r.string('working_dir', '/var/lib/couic', { nonEmpty: true }),
-    user: r.string('user', me.username, { nonEmpty: true }),
-    group: r.string('group', groupName(me.gid), { nonEmpty: true }),
+    workingDir: r.string('working_dir'),
+    user: r.string('user', { fallback: me.username }),
+    group: r.string('group', { fallback: groupName(me.gid) }),
     logging: { level, ignored },
-    server: { socket: server.string('socket', '/run/couic/couic.sock', { nonEmpty: true }) },
+    server: { socket: server.string('socket') },
     dataplane: {
-      helper: dp.string('helper', '', {}) || helperPath(),
-      pinDir: dp.string('pin_dir', ''),
-      dropExact: dp.int('drop_exact', DEFAULTS.DROP_EXACT, 1, U32_MAX),
-      dropCidr: dp.int('drop_cidr', DEFAULTS.DROP_CIDR, 1, U32_MAX),
-      ignoreExact: dp.int('ignore_exact', DEFAULTS.IGNORE_EXACT, 1, U32_MAX),
-      ignoreCidr: dp.int('ignore_cidr', DEFAULTS.IGNORE_CIDR, 1, U32_MAX),
-      maxTags: dp.int('max_tags', DEFAULTS.MAX_TAGS, 2, 1 << 20),
-      lpmOnly: dp.bool('lpm_only', false),
-      batching: dp.bool('batching', true),
+      helper: dp.string('helper') || helperPath(),
+      pinDir: dp.string('pin_dir'),
+      dropExact: dp.int('drop_exact'),
+      dropCidr: dp.int('drop_cidr'),
+      ignoreExact: dp.int('ignore_exact'),
+      ignoreCidr: dp.int('ignore_cidr'),
+      maxTags: dp.int('max_tags'),
+      lpmOnly: dp.bool('lpm_only'),
+      batching: dp.bool('batching'),
     },
     journal: {
-      fsync: journal.bool('fsync', true),
-      compactAfter: journal.int('compact_after', 1_000_000, 1, Number.MAX_SAFE_INTEGER),
+      fsync: journal.bool('fsync'),
+      compactAfter: journal.int('compact_after'),
     },
     queue: {
-      maxPending: queue.int('max_pending', 262_144, 1, Number.MAX_SAFE_INTEGER),
-      helperWaitMs: queue.int('helper_wait_ms', 5_000, 0, 3_600_000),
+      maxPending: queue.int('max_pending'),
+      helperWaitMs: queue.int('helper_wait_ms'),
     },
   };
 }

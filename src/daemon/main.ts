@@ -12,6 +12,7 @@ import { createRootLogger } from '../log.js';
 import { startDaemon, type RunningDaemon } from './app.js';
 import { missingCaps, effectiveCaps } from './caps.js';
 import { ConfigError, loadConfig } from './config.js';
+import { DAEMON_OPTIONS, USAGE } from './usage.js';
 
 function version(): string {
   try {
@@ -22,24 +23,13 @@ function version(): string {
   }
 }
 
-const USAGE = `Usage: couic [-c FILE]
-
-  -c, --config FILE   configuration file (TOML); default: embedded defaults
-  -V, --version       print the version and exit
-  -h, --help          print this help and exit
-`;
-
 let flushLogs = (): void => {};
 
 async function main(): Promise<number> {
   let args;
   try {
     args = parseArgs({
-      options: {
-        config: { type: 'string', short: 'c' },
-        version: { type: 'boolean', short: 'V' },
-        help: { type: 'boolean', short: 'h' },
-      },
+      options: DAEMON_OPTIONS,
       strict: true,
       allowPositionals: false,
     });

@@ -172,7 +172,8 @@ const sock = dgram.createSocket(addr.includes(':') ? 'udp6' : 'udp4');
 const counts = {};
 sock.on('message', (_m, r) => { counts[r.address] = (counts[r.address] || 0) + 1; });
 sock.bind(Number(port), addr, () => process.stdout.write('ready\\n'));
-process.stdin.resume();
+// Each line on stdin asks for the counts so far (one JSON line each); EOF prints them and exits.
+process.stdin.setEncoding('utf8').on('data', (d) => { for (const _ of d.split('\\n').slice(1)) process.stdout.write(JSON.stringify(counts) + '\\n'); });
 process.stdin.on('end', () => { process.stdout.write(JSON.stringify(counts) + '\\n'); sock.close(); });
 setTimeout(() => process.exit(3), 120000).unref();
 `;
@@ -194,6 +195,8 @@ sock.bind({ address: src, port: 0 }, async () => {
 `;
 
 export interface UdpReceiver {
+  /** Datagrams received so far per source address (the listener keeps running). */
+  peek(): Promise<Record<string, number>>;
   /** Stops the listener; datagrams received per source address. */
   stop(): Promise<Record<string, number>>;
 }
@@ -213,13 +216,27 @@ export function udpReceiver(ns: string, addr: string, port: number): Promise<Udp
     }, 10000);
     const closed = new Promise<void>((res) => child.on('close', () => res()));
     child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+    const peeks: Array<(c: Record<string, number>) => void> = [];
     child.stdout.setEncoding('utf8').on('data', (d: string) => {
       out += d;
+      // Answers to peek(), one line each, in order; what is left is the final line.
+      while (ready && peeks.length > 0 && out.includes('\n')) {
+        const nl = out.indexOf('\n');
+        const line = out.slice(0, nl);
+        out = out.slice(nl + 1);
+        peeks.shift()!(JSON.parse(line) as Record<string, number>);
+      }
       if (!ready && out.includes('ready\n')) {
         ready = true;
         clearTimeout(timer);
         out = out.replace('ready\n', '');
         resolve({
+          peek() {
+            return new Promise((res) => {
+              peeks.push(res);
+              child.stdin.write('?\n');
+            });
+          },
           async stop() {
             child.stdin.end();
             const kill = setTimeout(() => child.kill('SIGKILL'), 5000);

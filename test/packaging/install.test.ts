@@ -103,6 +103,15 @@ describe('packaging/install.sh with DESTDIR', { skip: built ? false : 'not built
     JSON.parse(h.stdout);
   });
 
+  it('installs the man pages generated from the CLI and config definitions', async () => {
+    const { couicctlPage } = await import('../../src/man/couicctl.js');
+    const { couicPage } = await import('../../src/man/couic.js');
+    const version = (JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+    assert.equal(readFileSync(p('usr/share/man/man1/couicctl.1'), 'utf8'), couicctlPage(version));
+    assert.equal(readFileSync(p('usr/share/man/man8/couic.8'), 'utf8'), couicPage(version));
+    assert.equal(oct(mode(p('usr/share/man/man8/couic.8'))), '0644');
+  });
+
   it('installs the hardened unit', () => {
     const unit = readFileSync(p('usr/lib/systemd/system/couic.service'), 'utf8');
     assert.equal(oct(mode(p('usr/lib/systemd/system/couic.service'))), '0644');
@@ -112,6 +121,7 @@ describe('packaging/install.sh with DESTDIR', { skip: built ? false : 'not built
       'User=couic',
       'Group=couic',
       'RuntimeDirectory=couic',
+      'LogsDirectory=couic',
       'StateDirectory=couic',
       'ProtectSystem=strict',
       'UMask=0027',
@@ -157,6 +167,8 @@ describe('packaging/install.sh with DESTDIR', { skip: built ? false : 'not built
     assert.match(su, /^u couic - ".*" \/var\/lib\/couic \/usr\/sbin\/nologin$/m);
     const tf = readFileSync(p('usr/lib/tmpfiles.d/couic.conf'), 'utf8');
     assert.match(tf, /^d \/var\/lib\/couic 0755 couic couic -$/m);
+    assert.match(tf, /^d \/run\/couic 0750 couic couic -$/m);
+    assert.match(tf, /^d \/var\/log\/couic 0750 couic couic -$/m);
     assert.match(tf, /^z \/etc\/couic\/couic\.toml 0640 root couic -$/m);
     assert.equal(oct(mode(p('var/lib/couic'))), '0755');
     assert.match(out, /installed into/);
@@ -188,6 +200,15 @@ describe('packaging/install.sh PREFIX', { skip: built ? false : 'not built (npm 
     assert.ok(existsSync(join(dest, 'etc/couic/couic.toml')));
     assert.match(readFileSync(join(dest, 'etc/fail2ban/action.d/couic.conf'), 'utf8'), /^couic_ban = \/usr\/local\/bin\/couic-ban$/m);
     assert.ok(!existsSync(join(dest, 'usr/lib')));
+  });
+
+  it('BINDIR=/usr/sbin (the Debian package) moves the commands, the unit\'s ExecStart and the action\'s couic-ban', () => {
+    const { dest } = install({ PREFIX: '/usr', BINDIR: '/usr/sbin' });
+    for (const f of ['couic', 'couicctl', 'couic-ban']) assert.ok(existsSync(join(dest, 'usr/sbin', f)), f);
+    assert.ok(!existsSync(join(dest, 'usr/bin')));
+    const unit = readFileSync(join(dest, 'usr/lib/systemd/system/couic.service'), 'utf8');
+    assert.match(unit, /^ExecStart=\/usr\/sbin\/couic -c \/etc\/couic\/couic\.toml$/m);
+    assert.match(readFileSync(join(dest, 'etc/fail2ban/action.d/couic.conf'), 'utf8'), /^couic_ban = \/usr\/sbin\/couic-ban$/m);
   });
 
   it('rejects a relative PREFIX', () => {

@@ -22,81 +22,21 @@
  *   daemon runs as couic with exactly CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON,
  *   serves couicctl, attaches XDP, and stops cleanly.
  *
- * podman settings come from test/packaging/containers.conf via CONTAINERS_CONF
- * (runc, cgroupfs, no default ulimits); the host's /etc/containers is untouched.
- * COUIC_PODMAN_KEEP=1 keeps the image after the run.
+ * podman settings: test/lib/podman.ts. COUIC_PODMAN_KEEP=1 keeps the image after the run.
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { REPO_ROOT } from '../lib/daemon.js';
+import { BASE_IMAGE, caSecret, containerCouicToml, ensureBase, imageExists, mapHasV4, ok, podmanSkipReason, run, xdpMap, xdpProgs, type Res } from '../lib/podman.js';
 
 const CLI_MAIN = join(REPO_ROOT, 'dist', 'src', 'cli', 'main.js');
-const BASE_IMAGE = 'localhost/couic-base:bookworm';
-const CACHE_DIR = '/var/tmp/couic-podman';
-const CA_BUNDLE = '/etc/ssl/certs/ca-certificates.crt';
 const SECCOMP = join(REPO_ROOT, 'packaging', 'docker', 'seccomp.json');
-const env: NodeJS.ProcessEnv = {
-  ...process.env,
-  CONTAINERS_CONF: process.env['CONTAINERS_CONF'] ?? join(REPO_ROOT, 'test', 'packaging', 'containers.conf'),
-};
 
-interface Res {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-/** Runs argv; output is collected (and also streamed to stderr when `stream`). */
-function run(argv: readonly string[], opts: { timeoutMs?: number; stream?: boolean; input?: Buffer | string } = {}): Promise<Res> {
-  const [file, ...args] = argv;
-  return new Promise((resolve, reject) => {
-    const child = spawn(file!, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => {
-      stdout += d;
-      if (opts.stream === true) process.stderr.write(d.replace(/^/gm, '#   '));
-    });
-    child.stderr.setEncoding('utf8').on('data', (d: string) => {
-      stderr += d;
-      if (opts.stream === true) process.stderr.write(d.replace(/^/gm, '#   '));
-    });
-    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 60_000);
-    child.on('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-    child.stdin.on('error', () => {});
-    child.stdin.end(opts.input ?? '');
-  });
-}
-
-async function ok(argv: readonly string[], opts: { timeoutMs?: number; stream?: boolean; input?: Buffer | string } = {}): Promise<string> {
-  const r = await run(argv, opts);
-  assert.equal(r.code, 0, `${argv.join(' ')} → ${r.code}\n${r.stdout.slice(-4000)}\n${r.stderr.slice(-4000)}`);
-  return r.stdout;
-}
-
-const has = (cmd: string, arg = '--version'): boolean => spawnSync(cmd, [arg], { env, stdio: 'ignore' }).status === 0;
-const isRoot = process.getuid?.() === 0;
-const skipReason = !has('podman')
-  ? 'podman not installed (apt-get install podman runc debootstrap)'
-  : !isRoot
-    ? 'needs root (XDP, rootful podman)'
-    : !has('bpftool', 'version')
-      ? 'bpftool not installed'
-      : !existsSync(CLI_MAIN)
-        ? `${relative(REPO_ROOT, CLI_MAIN)} not built`
-        : false;
+const skipReason = podmanSkipReason() || (!existsSync(CLI_MAIN) ? `${relative(REPO_ROOT, CLI_MAIN)} not built` : false);
 if (skipReason !== false) console.log(`# podman.test: skipped: ${skipReason}`);
 
 /** The files the image is built from (what .dockerignore lets through that matters). */
@@ -117,28 +57,6 @@ function contextHash(): string {
   };
   for (const f of ['Dockerfile', '.dockerignore', 'package.json', 'package-lock.json', 'tsconfig.json', 'src', 'packaging', 'action.d', 'jail.d']) walk(f);
   return h.digest('hex').slice(0, 16);
-}
-
-async function imageExists(ref: string): Promise<boolean> {
-  return (await run(['podman', 'image', 'exists', ref])).code === 0;
-}
-
-/** localhost/couic-base:bookworm from a cached debootstrap rootfs. */
-async function ensureBase(): Promise<void> {
-  if (await imageExists(BASE_IMAGE)) return;
-  const rootfs = join(CACHE_DIR, 'rootfs');
-  if (!existsSync(join(rootfs, 'etc', 'debian_version'))) {
-    assert.ok(has('debootstrap', '--version'), 'debootstrap not installed (apt-get install debootstrap)');
-    mkdirSync(CACHE_DIR, { recursive: true });
-    const tmp = `${rootfs}.tmp`;
-    rmSync(tmp, { recursive: true, force: true });
-    const t0 = Date.now();
-    await ok(['debootstrap', '--variant=minbase', 'bookworm', tmp, 'http://deb.debian.org/debian'], { timeoutMs: 600_000 });
-    rmSync(rootfs, { recursive: true, force: true });
-    renameSync(tmp, rootfs);
-    console.log(`# debootstrap: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-  }
-  await ok(['sh', '-c', `tar -C '${rootfs}' -c . | podman import - ${BASE_IMAGE}`], { timeoutMs: 300_000 });
 }
 
 const tag = `localhost/couic:test-${contextHash()}`;
@@ -178,8 +96,7 @@ describe('Docker image (podman)', { skip: skipReason, timeout: 30 * 60_000 }, ()
         .split('\n')
         .filter((r) => /^localhost\/couic:test-/.test(r) && r !== tag);
       if (old.length > 0) await run(['podman', 'rmi', '-f', ...old], { timeoutMs: 120_000 });
-      const secret = existsSync(CA_BUNDLE) ? ['--secret', `id=ca_bundle,src=${CA_BUNDLE}`] : [];
-      await ok(['podman', 'build', '--layers', ...secret, '--build-arg', `BASE=${BASE_IMAGE}`, '-t', tag, REPO_ROOT], {
+      await ok(['podman', 'build', '--layers', ...caSecret(), '--build-arg', `BASE=${BASE_IMAGE}`, '-t', tag, REPO_ROOT], {
         timeoutMs: 25 * 60_000,
         stream: process.env['COUIC_PODMAN_VERBOSE'] === '1',
       });
@@ -224,26 +141,7 @@ describe('Docker image (podman)', { skip: skipReason, timeout: 30 * 60_000 }, ()
     mkdirSync(runDir);
     sock = join(runDir, 'couic.sock');
     const conf = join(top, 'couic.toml');
-    writeFileSync(
-      conf,
-      [
-        `ifaces = ["${veth}"]`,
-        'operation_mode = "generic"',
-        'working_dir = "/var/lib/couic"',
-        'user = "root"',
-        'group = "root"',
-        '[logging]',
-        'level = "info"',
-        '[server]',
-        'socket = "/run/couic/couic.sock"',
-        '[dataplane]',
-        'drop_exact = 4096',
-        'drop_cidr = 4096',
-        'ignore_exact = 1024',
-        'ignore_cidr = 1024',
-        '',
-      ].join('\n'),
-    );
+    writeFileSync(conf, containerCouicToml(veth));
     ctlConf = join(top, 'couicctl.toml');
     writeFileSync(ctlConf, `mode = "local"\nsocket = "${sock}"\nclient_file = "${join(state, 'rbac', 'clients', 'couicctl.toml')}"\n`, { mode: 0o600 });
 
@@ -277,18 +175,8 @@ describe('Docker image (podman)', { skip: skipReason, timeout: 30 * 60_000 }, ()
     }
 
     // The XDP program on the veth and its drop4_exact map, seen from the host.
-    const net = JSON.parse(await ok(['bpftool', '-j', 'net', 'show', 'dev', veth])) as Array<{ xdp?: Array<{ id: number }> }>;
-    const progId = net.flatMap((n) => n.xdp ?? [])[0]?.id;
-    assert.ok(progId !== undefined, `no XDP program on ${veth}: ${JSON.stringify(net)}\n${await logs()}`);
-    const prog = JSON.parse(await ok(['bpftool', '-j', 'prog', 'show', 'id', String(progId)])) as { map_ids?: number[] };
-    let mapId: number | undefined;
-    for (const m of prog.map_ids ?? []) {
-      const info = JSON.parse(await ok(['bpftool', '-j', 'map', 'show', 'id', String(m)])) as { name: string };
-      if (info.name === 'drop4_exact') mapId = m;
-    }
-    assert.ok(mapId !== undefined, `program ${progId} has no drop4_exact map`);
-    const inMap = async (): Promise<boolean> =>
-      (await run(['bpftool', 'map', 'lookup', 'id', String(mapId), 'key', '198', '51', '100', '7'])).code === 0;
+    const mapId = await xdpMap(veth, 'drop4_exact').catch(async (err: unknown) => assert.fail(`${(err as Error).message}\n${await logs()}`));
+    const inMap = (): Promise<boolean> => mapHasV4(mapId, '198.51.100.7');
     assert.equal(await inMap(), false);
 
     const add = await ctl('drop', 'add', '198.51.100.7/32', '-t', 'podman-test');
@@ -315,14 +203,12 @@ describe('Docker image (podman)', { skip: skipReason, timeout: 30 * 60_000 }, ()
     await ok(['podman', 'stop', '-t', '20', cname], { timeoutMs: 60_000 });
     const exit = (await ok(['podman', 'inspect', '-f', '{{.State.ExitCode}}', cname])).trim();
     assert.equal(exit, '0', `exit code ${exit}\n${await logs()}`);
-    const netAfter = JSON.parse(await ok(['bpftool', '-j', 'net', 'show', 'dev', veth])) as Array<{ xdp?: unknown[] }>;
-    assert.equal(netAfter.flatMap((n) => n.xdp ?? []).length, 0, 'XDP still attached after stop');
+    assert.deepEqual(await xdpProgs(veth), [], 'XDP still attached after stop');
   });
 
   it('the hardened systemd unit runs the daemon (install.sh in a systemd container)', async () => {
     assert.ok(vethMade, 'needs the veth of the previous test');
-    const secret = existsSync(CA_BUNDLE) ? ['--secret', `id=ca_bundle,src=${CA_BUNDLE}`] : [];
-    await ok(['podman', 'build', '--layers', ...secret, '--build-arg', `BASE=${BASE_IMAGE}`, '--target', 'build', '-t', `${tag}-build`, REPO_ROOT], { timeoutMs: 20 * 60_000 });
+    await ok(['podman', 'build', '--layers', ...caSecret(), '--build-arg', `BASE=${BASE_IMAGE}`, '--target', 'build', '-t', `${tag}-build`, REPO_ROOT], { timeoutMs: 20 * 60_000 });
     await ok(['podman', 'build', '--layers', '--build-arg', `FROM=${tag}-build`, '-f', join(REPO_ROOT, 'test', 'packaging', 'systemd.Containerfile'), '-t', `${tag}-systemd`, join(REPO_ROOT, 'test', 'packaging')], { timeoutMs: 10 * 60_000 });
     const c = `${cname}-systemd`;
     // privileged: systemd needs it for the unit's sandbox (namespaces, mounts); the unit itself restricts couic.
@@ -357,11 +243,9 @@ describe('Docker image (podman)', { skip: skipReason, timeout: 30 * 60_000 }, ()
     const add = await sh('couicctl drop add 198.51.100.8/32 -t systemd');
     assert.equal(add.code, 0, add.stderr);
     assert.ok((await sh('couicctl drop list -q')).stdout.split('\n').includes('198.51.100.8/32'));
-    const net = JSON.parse(await ok(['bpftool', '-j', 'net', 'show', 'dev', veth])) as Array<{ xdp?: unknown[] }>;
-    assert.equal(net.flatMap((n) => n.xdp ?? []).length, 1, `XDP not attached by the unit:\n${await journal()}`);
+    assert.equal((await xdpProgs(veth)).length, 1, `XDP not attached by the unit:\n${await journal()}`);
     assert.equal((await sh('systemctl stop couic')).code, 0);
     assert.match((await sh('systemctl show -p Result --value couic')).stdout, /^success/);
-    const netAfter = JSON.parse(await ok(['bpftool', '-j', 'net', 'show', 'dev', veth])) as Array<{ xdp?: unknown[] }>;
-    assert.equal(netAfter.flatMap((n) => n.xdp ?? []).length, 0, 'XDP still attached after systemctl stop');
+    assert.deepEqual(await xdpProgs(veth), [], 'XDP still attached after systemctl stop');
   });
 });

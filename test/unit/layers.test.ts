@@ -33,6 +33,7 @@ const LAYERS: Readonly<Record<string, number>> = {
   'cli/commands': 12,
   'api/handlers': 12,
   daemon: 20,
+  man: 21, // the manual pages, from the CLI's and the daemon's definitions
 };
 
 /** Imports a layer may make of a higher one: none, except what is listed here with its reason. */

@@ -10,6 +10,10 @@
  * (default 4096). A tag id >= max_tags shares slot 0, the overflow slot; it
  * is reported as the tag `(overflow)` (a name no tag can have). Ids whose
  * tag is gone are skipped.
+ *
+ * The OpenMetrics text is Couic's families, byte for byte, then ours (the
+ * update queue, the journal, the helper), named as Prometheus wants them:
+ * `promtool check metrics` flags only Couic's two gauges ending in `_total`.
  */
 import type { StatsSource } from '../../core/model/types.js';
 import type { Policy } from '../../domain/types.js';
@@ -29,6 +33,26 @@ export interface TagCounter {
   readonly packets: bigint;
   readonly bytes: bigint;
 }
+
+/** Health figures of the daemon (ours, not Couic's), read at each scrape. */
+export interface Health {
+  /** Mutations queued or in flight (what queue.max_pending bounds). */
+  readonly queueOutstanding: number;
+  readonly queueMaxPending: number;
+  /** Requests waiting for a batch. */
+  readonly queueWaiting: number;
+  /** Mutation requests queued since the start. */
+  readonly requests: number;
+  /** Batches applied (one helper round trip each). */
+  readonly batches: number;
+  readonly journalRecordsSinceSnapshot: number;
+  readonly journalCompactAfter: number;
+  readonly journalCompacting: boolean;
+  readonly helperUp: boolean;
+  readonly helperRestarts: number;
+}
+
+export type HealthSource = () => Health;
 
 export interface StatsSnapshot {
   readonly dropCount: number;
@@ -93,10 +117,30 @@ export function metricsJson(src: StatsSource, s: StatsSnapshot): string {
   );
 }
 
-/** The OpenMetrics text of §5, byte for byte. */
-export function openMetrics(src: StatsSource, s: StatsSnapshot): string {
+type Family = (name: string, help: string, type: 'gauge' | 'counter') => void;
+
+/** Our families: one sample each. */
+function healthFamilies(l: string[], family: Family, h: Health): void {
+  const one = (name: string, help: string, type: 'gauge' | 'counter', v: number | boolean): void => {
+    family(name, help, type);
+    l.push(`${name} ${typeof v === 'boolean' ? (v ? 1 : 0) : v}`);
+  };
+  one('couic_queue_outstanding_mutations', 'Mutations queued or in flight to the kernel.', 'gauge', h.queueOutstanding);
+  one('couic_queue_max_pending_mutations', 'Outstanding mutations beyond which requests are refused (503 busy), queue.max_pending.', 'gauge', h.queueMaxPending);
+  one('couic_queue_waiting_requests', 'Mutation requests waiting for a batch.', 'gauge', h.queueWaiting);
+  one('couic_queue_requests_total', 'Mutation requests queued since the start.', 'counter', h.requests);
+  one('couic_queue_batches_total', 'Batches of mutations applied to the kernel (one helper round trip each).', 'counter', h.batches);
+  one('couic_journal_records_since_snapshot', 'Journal records written since the last snapshot.', 'gauge', h.journalRecordsSinceSnapshot);
+  one('couic_journal_compact_after_records', 'Records since the last snapshot that start a compaction, journal.compact_after.', 'gauge', h.journalCompactAfter);
+  one('couic_journal_compacting', '1 while the journal is being compacted.', 'gauge', h.journalCompacting);
+  one('couic_helper_up', '1 when couic-helper is ready (0 while it restarts).', 'gauge', h.helperUp);
+  one('couic_helper_restarts_total', 'Restarts of couic-helper since the start.', 'counter', h.helperRestarts);
+}
+
+/** The OpenMetrics text of §5, byte for byte, then our health families (when `health` is given). */
+export function openMetrics(src: StatsSource, s: StatsSnapshot, health?: Health): string {
   const l: string[] = [];
-  const family = (name: string, help: string, type: string): void => {
+  const family: Family = (name, help, type) => {
     l.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
   };
   family('couic_drop_cidr_total', 'Current number of CIDR dropped by couic.', 'gauge');
@@ -114,6 +158,7 @@ export function openMetrics(src: StatsSource, s: StatsSnapshot): string {
     family(`couic_${policy}_tag_rx_bytes_total`, `Number of bytes ${verb} per tag.`, 'counter');
     for (const t of tags) l.push(`couic_${policy}_tag_rx_bytes_total{tag="${t.tag}"} ${t.bytes}`);
   }
+  if (health !== undefined) healthFamilies(l, family, health);
   l.push('# EOF');
   return `${l.join('\n')}\n`;
 }
@@ -133,7 +178,7 @@ function wantsPrometheus(query: URLSearchParams): boolean {
   return all[0] === 'prometheus';
 }
 
-export function statsHandlers(src: StatsSource): HandlerTable {
+export function statsHandlers(src: StatsSource, health?: HealthSource): HandlerTable {
   const global: Handler = async () => jsonText(200, statsJson(await readStats(src)));
   const tags: Handler = async (ctx) => {
     const errors: FieldErrors = {};
@@ -145,7 +190,7 @@ export function statsHandlers(src: StatsSource): HandlerTable {
   const metrics: Handler = async (ctx) => {
     const prom = wantsPrometheus(ctx.query);
     const s = await readStats(src);
-    if (prom) return { status: 200, text: openMetrics(src, s), contentType: OPENMETRICS_TYPE };
+    if (prom) return { status: 200, text: openMetrics(src, s, health?.()), contentType: OPENMETRICS_TYPE };
     return jsonText(200, metricsJson(src, s));
   };
   return { 'stats.global': global, 'stats.tags': tags, metrics };

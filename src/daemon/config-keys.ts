@@ -1,0 +1,201 @@
+/**
+ * Every key of couic.toml, in one table: the parser (config.ts) takes each
+ * key's type, default and bounds from here, and couic(8) is generated from
+ * it (src/man), so the manual cannot drift from what the daemon reads.
+ *
+ * `origin`: `couic` = a key of Couic 1.0.2's format (spec §8.1) that we
+ * honour; `couic-ignored` = a Couic key accepted for compatibility and not
+ * used; `ours` = a key Couic does not have.
+ */
+import { LOG_LEVELS } from '../log.js';
+import { DEFAULTS } from '../xdp/abi.js';
+
+export type KeyOrigin = 'couic' | 'couic-ignored' | 'ours';
+
+interface KeyBase {
+  /** Dotted name: `ifaces`, `dataplane.drop_exact`, `peering.peers`. */
+  readonly key: string;
+  readonly origin: KeyOrigin;
+  readonly doc: string;
+}
+
+export type KeyDef = KeyBase &
+  (
+    | {
+        readonly kind: 'string';
+        /** undefined: computed at run time, described by `defaultDoc`. */
+        readonly default: string | undefined;
+        readonly defaultDoc?: string;
+        readonly nonEmpty?: boolean;
+      }
+    | { readonly kind: 'strings'; readonly default: readonly string[] }
+    | { readonly kind: 'bool'; readonly default: boolean }
+    | { readonly kind: 'int'; readonly default: number; readonly min: number; readonly max: number }
+    | { readonly kind: 'enum'; readonly default: string; readonly values: readonly string[] }
+    /** A section, or a key the parser does not read (type and default given as text). */
+    | { readonly kind: 'table' | 'other'; readonly typeDoc: string; readonly defaultDoc: string }
+  );
+
+export type KeyKind = KeyDef['kind'];
+
+export const U32_MAX = 0xffff_ffff;
+
+export const CONFIG_KEYS: readonly KeyDef[] = [
+  {
+    key: 'ifaces', kind: 'strings', default: [], origin: 'couic',
+    doc: 'Interfaces the XDP program is attached to, e.g. ["eth0"]. Empty: nothing is filtered (the API, the journal and the fail2ban path still work).',
+  },
+  {
+    key: 'operation_mode', kind: 'enum', default: 'generic', values: ['generic', 'native', 'auto'], origin: 'couic',
+    doc: 'XDP attach mode: generic (SKB mode, works on every driver), native (driver mode), or auto (native, falling back to generic). Couic\'s "offloaded" (hardware offload) is refused.',
+  },
+  {
+    key: 'working_dir', kind: 'string', default: '/var/lib/couic', nonEmpty: true, origin: 'couic',
+    doc: 'State directory: journal/, rbac/clients/*.toml, sets/{drop,ignore}/. Its subdirectories are created 0755 user:group.',
+  },
+  {
+    key: 'user', kind: 'string', default: undefined, defaultDoc: 'the user running couic', nonEmpty: true, origin: 'couic',
+    doc: 'Owner of the files the daemon creates and of the socket. The daemon never changes its uid: this must be the user it runs as (User= of the unit).',
+  },
+  {
+    key: 'group', kind: 'string', default: undefined, defaultDoc: 'the group running couic', nonEmpty: true, origin: 'couic',
+    doc: 'Group of the files the daemon creates and of the socket (mode 0770): members may use couicctl.',
+  },
+  { key: 'logging', kind: 'table', typeDoc: 'table', defaultDoc: '{}', origin: 'couic', doc: 'How and where the daemon logs.' },
+  {
+    key: 'logging.level', kind: 'string', default: 'info', origin: 'ours',
+    doc: `Log level: ${LOG_LEVELS.join(', ')} (also warning, critical, off, none; any case). COUIC_LOG_LEVEL overrides it. Couic takes its level from RUST_LOG instead.`,
+  },
+  {
+    key: 'logging.dir', kind: 'string', default: '/var/log/couic', origin: 'couic-ignored',
+    doc: 'Couic\'s log directory (files couic.<date>.log).',
+  },
+  {
+    key: 'logging.rotation', kind: 'enum', default: 'daily', values: ['daily', 'weekly', 'never'], origin: 'couic-ignored',
+    doc: 'Couic\'s log file rotation.',
+  },
+  {
+    key: 'logging.max_log_files', kind: 'int', default: 7, min: 0, max: U32_MAX, origin: 'couic-ignored',
+    doc: 'How many rotated log files Couic keeps.',
+  },
+  {
+    key: 'logging.format', kind: 'enum', default: 'text', values: ['text', 'json'], origin: 'couic-ignored',
+    doc: 'Couic\'s log file format.',
+  },
+  { key: 'server', kind: 'table', typeDoc: 'table', defaultDoc: '{}', origin: 'couic', doc: 'The Couic v1 API server.' },
+  {
+    key: 'server.socket', kind: 'string', default: '/run/couic/couic.sock', nonEmpty: true, origin: 'couic',
+    doc: 'The Unix socket of the Couic v1 API (mode 0770 user:group). A stale socket file is replaced.',
+  },
+  {
+    key: 'reporting', kind: 'other', typeDoc: 'table', defaultDoc: 'absent', origin: 'couic-ignored',
+    doc: 'Couic\'s webhook reporting: `enabled` (boolean) and `webhook` (URL). Not implemented by couic; subscribe to the event stream GET /v1/events instead.',
+  },
+  {
+    key: 'peering', kind: 'other', typeDoc: 'table', defaultDoc: 'absent', origin: 'couic-ignored',
+    doc: 'Couic\'s multi-node synchronisation: `enabled` (boolean) and `[[peering.peers]]` with `host`, `port`, `tls`, `token`. Not implemented by couic (it answers the peers\' POST /v1/{policy}/peer, it does not send).',
+  },
+  { key: 'dataplane', kind: 'table', typeDoc: 'table', defaultDoc: '{}', origin: 'ours', doc: 'The XDP data plane: the helper, map sizes, pinning.' },
+  {
+    key: 'dataplane.helper', kind: 'string', default: undefined, defaultDoc: 'the couic-helper of the install tree', origin: 'ours',
+    doc: 'The couic-helper binary (loads the program, owns the maps). "" = the default.',
+  },
+  {
+    key: 'dataplane.pin_dir', kind: 'string', default: '', origin: 'ours',
+    doc: 'bpffs directory to pin the maps and links in, so they survive a restart of the daemon; "" = no pinning. Needs a directory the daemon\'s user may write (and ReadWritePaths= under systemd).',
+  },
+  {
+    key: 'dataplane.drop_exact', kind: 'int', default: DEFAULTS.DROP_EXACT, min: 1, max: U32_MAX, origin: 'ours',
+    doc: 'Capacity of the hash maps of drop entries that are single addresses (/32, /128), per family.',
+  },
+  {
+    key: 'dataplane.drop_cidr', kind: 'int', default: DEFAULTS.DROP_CIDR, min: 1, max: U32_MAX, origin: 'ours',
+    doc: 'Capacity of the LPM tries of drop entries that are wider prefixes, per family.',
+  },
+  {
+    key: 'dataplane.ignore_exact', kind: 'int', default: DEFAULTS.IGNORE_EXACT, min: 1, max: U32_MAX, origin: 'ours',
+    doc: 'Capacity of the hash maps of ignore entries that are single addresses, per family.',
+  },
+  {
+    key: 'dataplane.ignore_cidr', kind: 'int', default: DEFAULTS.IGNORE_CIDR, min: 1, max: U32_MAX, origin: 'ours',
+    doc: 'Capacity of the LPM tries of ignore entries that are wider prefixes, per family.',
+  },
+  {
+    key: 'dataplane.max_tags', kind: 'int', default: DEFAULTS.MAX_TAGS, min: 2, max: 1 << 20, origin: 'ours',
+    doc: 'Per-tag counter slots per policy; tags beyond share the (overflow) slot.',
+  },
+  {
+    key: 'dataplane.lpm_only', kind: 'bool', default: false, origin: 'ours',
+    doc: 'true: every entry in the LPM tries (Couic\'s layout), no hash maps.',
+  },
+  {
+    key: 'dataplane.batching', kind: 'bool', default: true, origin: 'ours',
+    doc: 'Coalesce map updates of concurrent requests into batches (false: one helper call per entry, Couic\'s way).',
+  },
+  { key: 'journal', kind: 'table', typeDoc: 'table', defaultDoc: '{}', origin: 'ours', doc: 'The journal of working_dir/journal.' },
+  {
+    key: 'journal.fsync', kind: 'bool', default: true, origin: 'ours',
+    doc: 'fdatasync every acknowledged mutation before answering (false: faster, the last changes may be lost on a crash of the machine).',
+  },
+  {
+    key: 'journal.compact_after', kind: 'int', default: 1_000_000, min: 1, max: Number.MAX_SAFE_INTEGER, origin: 'ours',
+    doc: 'Records written before the journal is compacted into a snapshot.',
+  },
+  { key: 'queue', kind: 'table', typeDoc: 'table', defaultDoc: '{}', origin: 'ours', doc: 'The queue of mutations on their way to the kernel.' },
+  {
+    key: 'queue.max_pending', kind: 'int', default: 262_144, min: 1, max: Number.MAX_SAFE_INTEGER, origin: 'ours',
+    doc: 'Mutations queued or in flight beyond which new requests are refused with 503 busy.',
+  },
+  {
+    key: 'queue.helper_wait_ms', kind: 'int', default: 5_000, min: 0, max: 3_600_000, origin: 'ours',
+    doc: 'How long a mutation waits for a restarting helper before it fails with 503 unavailable.',
+  },
+];
+
+const BY_KEY: ReadonlyMap<string, KeyDef> = new Map(CONFIG_KEYS.map((d) => [d.key, d]));
+
+/** The definition of `key` with kind `kind`; throws when the parser reads a key the table lacks. */
+export function keyDef<K extends KeyKind>(key: string, kind: K): Extract<KeyDef, { kind: K }> {
+  const d = BY_KEY.get(key);
+  if (d === undefined || d.kind !== kind) {
+    throw new Error(`config key \`${key}\` (${kind}) is not in CONFIG_KEYS: add it to src/daemon/config-keys.ts`);
+  }
+  return d as Extract<KeyDef, { kind: K }>;
+}
+
+/** The type of a key, as the manual states it. */
+export function typeText(d: KeyDef): string {
+  switch (d.kind) {
+    case 'string':
+      return 'string';
+    case 'strings':
+      return 'array of strings';
+    case 'bool':
+      return 'boolean';
+    case 'int':
+      return `integer ${d.min}..${d.max}`;
+    case 'enum':
+      return d.values.join(' | ');
+    case 'table':
+    case 'other':
+      return d.typeDoc;
+  }
+}
+
+/** The default of a key, as TOML (or the description of a computed default). */
+export function defaultText(d: KeyDef): string {
+  switch (d.kind) {
+    case 'string':
+      return d.default === undefined ? (d.defaultDoc ?? '') : JSON.stringify(d.default);
+    case 'strings':
+      return JSON.stringify(d.default);
+    case 'bool':
+    case 'int':
+      return String(d.default);
+    case 'enum':
+      return JSON.stringify(d.default);
+    case 'table':
+    case 'other':
+      return d.defaultDoc;
+  }
+}
