@@ -93,8 +93,8 @@ export function metricsJson(src: StatsSource, s: StatsSnapshot): string {
   );
 }
 
-/** The OpenMetrics text of §5, byte for byte. */
-export function openMetrics(src: StatsSource, s: StatsSnapshot): string {
+/** The OpenMetrics text of §5, byte for byte, then `extra` families (the fleet's gauges) before the EOF. */
+export function openMetrics(src: StatsSource, s: StatsSnapshot, extra: readonly string[] = []): string {
   const l: string[] = [];
   const family = (name: string, help: string, type: string): void => {
     l.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
@@ -114,7 +114,7 @@ export function openMetrics(src: StatsSource, s: StatsSnapshot): string {
     family(`couic_${policy}_tag_rx_bytes_total`, `Number of bytes ${verb} per tag.`, 'counter');
     for (const t of tags) l.push(`couic_${policy}_tag_rx_bytes_total{tag="${t.tag}"} ${t.bytes}`);
   }
-  l.push('# EOF');
+  l.push(...extra, '# EOF');
   return `${l.join('\n')}\n`;
 }
 
@@ -133,7 +133,8 @@ function wantsPrometheus(query: URLSearchParams): boolean {
   return all[0] === 'prometheus';
 }
 
-export function statsHandlers(src: StatsSource): HandlerTable {
+/** `extraMetrics`: more OpenMetrics families (the fleet's gauges), none by default. */
+export function statsHandlers(src: StatsSource, extraMetrics: () => readonly string[] = () => []): HandlerTable {
   const global: Handler = async () => jsonText(200, statsJson(await readStats(src)));
   const tags: Handler = async (ctx) => {
     const errors: FieldErrors = {};
@@ -145,7 +146,7 @@ export function statsHandlers(src: StatsSource): HandlerTable {
   const metrics: Handler = async (ctx) => {
     const prom = wantsPrometheus(ctx.query);
     const s = await readStats(src);
-    if (prom) return { status: 200, text: openMetrics(src, s), contentType: OPENMETRICS_TYPE };
+    if (prom) return { status: 200, text: openMetrics(src, s, extraMetrics()), contentType: OPENMETRICS_TYPE };
     return jsonText(200, metricsJson(src, s));
   };
   return { 'stats.global': global, 'stats.tags': tags, metrics };
