@@ -7,9 +7,12 @@
  * in flight; `applied` is the revision of the last chunk committed. Apply
  * is idempotent, so replaying from an older revision is harmless.
  *
- * A full resync (no usable position) reads every key's last value: once
- * caught up, the fleet claims of this host that no key holds any more are
- * released (what was deleted while it was away).
+ * A fleet-wide delete takes every fleet hold on its CIDR: in stream order,
+ * those were all published before it; a hold published after it stands
+ * (also in a full resync, which delivers each key's last value in stream
+ * order too). A full resync (no usable position) reads every key's last
+ * value: once caught up, the fleet claims of this host that no key holds
+ * any more are released (what was deleted while it was away).
  */
 import type { KvWatchEntry } from '@nats-io/kv';
 import type { Logger } from 'pino';
@@ -48,8 +51,6 @@ export interface ApplierOptions {
   readonly target: FleetService & { claimEntries(): Iterable<[string, ClaimState]> };
   readonly publisher: Publisher;
   readonly logger: Logger;
-  /** The revoked map to start from (position.ts). */
-  readonly revoked: ReadonlyMap<string, number>;
   /** A chunk was committed up to `rev`. */
   readonly onApplied: (rev: number) => void;
   /** A catch-up ended (the caller logs and saves the position). */
@@ -61,8 +62,6 @@ export type CatchUp = 'full' | 'resume';
 export class Applier {
   readonly #o: ApplierOptions;
   readonly #log: Logger;
-  /** CIDR claim key -> latest fleet-wide delete (any node's, ours included). */
-  readonly revoked: Map<string, number>;
   readonly peers = new Map<string, PeerSeen>();
   #queue: Slot[] = [];
   #head = 0;
@@ -85,7 +84,6 @@ export class Applier {
   constructor(opts: ApplierOptions) {
     this.#o = opts;
     this.#log = opts.logger;
-    this.revoked = new Map(opts.revoked);
   }
 
   get catchingUp(): CatchUp | undefined {
@@ -143,11 +141,8 @@ export class Applier {
         this.#bad(e.key, v);
         return none(node);
       }
-      if ((this.revoked.get(pkey) ?? -1) < v.at) this.revoked.set(pkey, v.at);
-      if (node === this.#o.node) {
-        this.#o.publisher.observeRevoke(pkey, v.at);
-        return none(node);
-      }
+      // Our own too: a hold from before it, applied while our delete waited in the outbox, goes with it.
+      if (node === this.#o.node) this.#o.publisher.observeRevoke(pkey, v.at);
       if (!this.#o.policies.has(k.policy)) return none(node);
       return { node, item: { op: 'revoke', policy: k.policy, cidr: k.cidr, before: v.at }, rev: e.revision, created };
     }
@@ -161,7 +156,7 @@ export class Applier {
       const v = decodeHold(text, k.cidr);
       if (typeof v === 'string') {
         this.#bad(e.key, v);
-      } else if ((this.revoked.get(pkey) ?? -1) < v.creation) {
+      } else {
         this.#seen?.add(`${node} ${pkey}`);
         return { node, item: { op: 'hold', policy: k.policy, cidr: k.cidr, tag: v.tag, creation: v.creation, expiration: v.expiration }, rev: e.revision, created };
       }

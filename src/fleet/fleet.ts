@@ -23,7 +23,7 @@ import { helloKey, nodeKeys, parseKey } from './keys.js';
 import { Ledger } from './ledger.js';
 import { hasLocalClaim, type OwnSource } from './own.js';
 import { pkeyOf, pkeyPolicy } from './pkey.js';
-import { readPosition, writePosition, writePositionSync, type Position } from './position.js';
+import { NO_POSITION, readPosition, writePosition, writePositionSync, type Position } from './position.js';
 import { Publisher } from './publish.js';
 import type { FleetConfig } from './types.js';
 import { decodeRevoke } from './values.js';
@@ -114,7 +114,6 @@ export class Fleet {
       target: { applyFleet: (n, items) => entries.applyFleet(n, items), claimEntries: () => entries.claims.entries() },
       publisher: this.#publisher,
       logger: this.#log,
-      revoked: this.#position.revoked,
       onApplied: () => this.#scheduleSave(),
       onCaughtUp: (mode, revision, released) => this.#caughtUp(mode, revision, released),
     });
@@ -158,7 +157,6 @@ export class Fleet {
         const at = nowSeconds(this.#clock);
         this.#ledger.unmarkApi(pkey);
         this.#ledger.revoke(pkey, at);
-        if ((this.#applier.revoked.get(pkey) ?? -1) < at) this.#applier.revoked.set(pkey, at);
       }
       // Written before the request is answered: its answer is a continuation queued after this microtask.
       if (!this.#ledgerFlush) {
@@ -298,7 +296,7 @@ export class Fleet {
     this.#stream = info.created;
     if (mode === 'full') {
       this.#resyncing = true;
-      await writePosition(this.#o.dir, this.#current());
+      await writePosition(this.#o.dir, NO_POSITION);
     }
     this.#log.info({ mode, from: resumeFrom, last: info.lastSeq, first: info.firstSeq, replicas: info.replicas }, 'fleet: catching up');
     this.#applier.begin(mode, resumeFrom, hello);
@@ -375,10 +373,9 @@ export class Fleet {
 
   /** The position to save: the one read at start until a watch ran, none while a full resync is not applied whole. */
   #current(): Position {
-    const revoked = this.#applier.revoked;
-    if (this.#stream === '') return { ...this.#position, revoked };
-    if (this.#resyncing) return { stream: '', revision: 0, revoked };
-    return { stream: this.#stream, revision: this.#applier.applied, revoked };
+    if (this.#stream === '') return this.#position;
+    if (this.#resyncing) return NO_POSITION;
+    return { stream: this.#stream, revision: this.#applier.applied };
   }
 
   /* ---------------- status ---------------- */

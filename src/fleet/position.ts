@@ -1,9 +1,7 @@
 /**
  * Where this host is in the bucket's stream, in `<working_dir>/fleet/position.json`:
  * the stream it followed (its creation time: a bucket made again is another
- * stream), the last revision applied (committed in the core), and the
- * fleet-wide deletes it knows (CIDR claim key -> time), which a resumed
- * watch does not deliver again. Written whole (temp file + rename) a second
+ * stream) and the last revision applied (committed in the core). Written whole (temp file + rename) a second
  * after a change and at stop. Applying is idempotent, so a position older
  * than the journal (a crash in between) only replays changes; a missing or
  * unreadable one means a full resync.
@@ -14,10 +12,9 @@ import { join } from 'node:path';
 export interface Position {
   readonly stream: string;
   readonly revision: number;
-  readonly revoked: ReadonlyMap<string, number>;
 }
 
-export const NO_POSITION: Position = { stream: '', revision: 0, revoked: new Map() };
+export const NO_POSITION: Position = { stream: '', revision: 0 };
 
 function fileOf(dir: string): string {
   return join(dir, 'position.json');
@@ -31,17 +28,13 @@ export function readPosition(dir: string): Position {
     return NO_POSITION;
   }
   if (typeof o !== 'object' || o === null) return NO_POSITION;
-  const { stream, revision, revoked } = o as Record<string, unknown>;
+  const { stream, revision } = o as Record<string, unknown>;
   if (typeof stream !== 'string' || typeof revision !== 'number' || !Number.isInteger(revision) || revision < 0) return NO_POSITION;
-  const r = new Map<string, number>();
-  if (Array.isArray(revoked)) {
-    for (const x of revoked) if (Array.isArray(x) && typeof x[0] === 'string' && typeof x[1] === 'number') r.set(x[0], x[1]);
-  }
-  return { stream, revision, revoked: r };
+  return { stream, revision };
 }
 
 function text(p: Position): string {
-  return JSON.stringify({ stream: p.stream, revision: p.revision, revoked: [...p.revoked] });
+  return JSON.stringify({ stream: p.stream, revision: p.revision });
 }
 
 export async function writePosition(dir: string, p: Position): Promise<void> {

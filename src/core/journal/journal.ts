@@ -288,7 +288,7 @@ export class RecordEncoder {
       b.writeDoubleLE(c.expiration, o + 4);
       o += 12;
       if (v2) {
-        const tl = c.tag === undefined ? 0 : b.write(c.tag, o + 1, 254, 'utf8');
+        const tl = c.tag === undefined ? 0 : b.write(c.tag, o + 1, Math.min(254, Buffer.byteLength(c.tag)), 'utf8');
         b[o] = c.tag === undefined ? 0 : tl + 1;
         o += 1 + tl;
       }

@@ -35,8 +35,8 @@ export interface BanItem {
 /**
  * One change a fleet node made to what it holds (src/fleet): a hold with
  * the tag, creation and expiration it holds the CIDR with, its release, or
- * an operator's fleet-wide delete: every hold created at or before
- * `before` (unix seconds) goes, and the entry with them.
+ * an operator's fleet-wide delete: every fleet hold goes, and this host's
+ * own holds (and entry) created at or before `before` (unix seconds).
  */
 export type FleetItem =
   | { readonly op: 'hold'; readonly policy: Policy; readonly cidr: Cidr; readonly tag: string; readonly creation: number; readonly expiration: number }

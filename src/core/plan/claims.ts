@@ -16,6 +16,7 @@ import {
   claimKey,
   claimStore,
   fleetOwner,
+  isFleetOwner,
   deriveEntry,
   pruneClaims,
   removeClaim,
@@ -140,9 +141,10 @@ export function planClaimSync(s: PlanScope, req: ClaimSyncReq, rp: ReqPlan): voi
  * The fleet (src/fleet): other nodes' holds, their releases, and an
  * operator's fleet-wide delete. A hold is the claim of owner '@node' with
  * the tag, creation and expiration the node holds it with (one already
- * expired is a release); a revocation takes every claim created at or
- * before `before` off the CIDR, and the entry with them unless it is a set
- * entry or newer than the revocation. rp.n = items applied.
+ * expired is a release). A revocation takes off the CIDR every fleet claim
+ * (the fleet applies in stream order: any hold it holds was published
+ * before the delete), and this host's own claims and entry created at or
+ * before `before` (a set entry stays). rp.n = items applied.
  */
 export function planFleet(s: PlanScope, req: FleetReq, rp: ReqPlan): void {
   const owner = fleetOwner(req.node);
@@ -173,7 +175,7 @@ function planHold(
 function planRevoke(
   s: PlanScope, store: number, key: string, prev: ClaimState | undefined, base: readonly Claim[], it: Extract<FleetItem, { op: 'revoke' }>,
 ): AppError | undefined {
-  const claims = base.filter((c) => c.creation > it.before);
+  const claims = base.filter((c) => !isFleetOwner(c.owner) && c.creation > it.before);
   const cur = s.entry(store, it.cidr.text);
   let state = prev;
   if (cur !== undefined && prev?.managed !== true && !isSetTag(cur.tag) && cur.creation <= it.before) {
