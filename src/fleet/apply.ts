@@ -70,6 +70,8 @@ export class Applier {
   received = 0;
   applied = 0;
   pending = 0;
+  /** The stream's last revision, as last read (the watchdog, fleet.ts). */
+  streamLast = 0;
   /** Unix ms of the last message received. */
   #lastCreated = 0;
   #mode: CatchUp | undefined;
@@ -92,7 +94,8 @@ export class Applier {
 
   /** A watch starts: from revision `from` (0 = full resync), caught up once `until` is received. */
   begin(mode: CatchUp, from: number, until: number): void {
-    this.#mode = mode;
+    // Nothing to catch up when what ends the catch-up was received already (a watch restarted).
+    this.#mode = mode === 'resume' && until < from ? undefined : mode;
     this.#until = until;
     if (mode === 'full') {
       this.#seen = new Set();
@@ -198,13 +201,13 @@ export class Applier {
   get lagMessages(): number {
     let n = this.#queue.length - this.#head;
     for (const c of this.#inflight) n += c.length;
-    return n + this.pending;
+    return n + Math.max(this.pending, this.streamLast - this.received);
   }
 
   /** Seconds since the oldest change not yet applied was stored (0 when none). */
   lagSeconds(nowMs: number): number {
     const first = this.#inflight[0]?.[0] ?? this.#queue[this.#head];
-    const t = first?.created ?? (this.pending > 0 ? this.#lastCreated : undefined);
+    const t = first?.created ?? (this.pending > 0 || this.streamLast > this.received ? this.#lastCreated : undefined);
     return t === undefined ? 0 : Math.max(0, (nowMs - t) / 1000);
   }
 

@@ -66,6 +66,7 @@ export interface FleetStatus {
 }
 
 const RETRY_MS = 2_000;
+const WATCHDOG_MS = 2_000;
 
 export class Fleet {
   readonly #o: FleetOptions;
@@ -94,6 +95,9 @@ export class Fleet {
   /** A full resync not yet applied whole: a restart must resync again. */
   #resyncing = false;
   #t0 = 0;
+  /** Revision of this host's hello in the current session (ends a catch-up). */
+  #hello = 0;
+  #watchdogTimer: NodeJS.Timeout | undefined;
 
   private constructor(opts: FleetOptions) {
     this.#o = opts;
@@ -255,12 +259,52 @@ export class Fleet {
   /** Follows the bucket: the hello, the own keys (once), the watch; started again after each reconnect. */
   async #session(engine: Engine): Promise<void> {
     const hello = await engine.put(helloKey(this.#cfg.node), JSON.stringify({ version: this.#o.version, started: Date.now() }));
+    this.#hello = hello;
     if (!this.#mirrorLoaded) {
       await this.#loadMirror(engine, hello);
       this.#mirrorLoaded = true;
     }
     this.#schedulePump();
     await this.#startWatch(engine, hello);
+    this.#startWatchdog(engine);
+  }
+
+  /**
+   * Every WATCHDOG_MS: the stream's last revision (the lag), and a watch
+   * that stopped delivering while the stream moved on (its consumer was on
+   * a server that died: seen with a cluster server killed) is started
+   * again from what was received.
+   */
+  #startWatchdog(engine: Engine): void {
+    if (this.#watchdogTimer !== undefined) return;
+    let stalledAt = -1;
+    const tick = async (): Promise<void> => {
+      if (this.#stopped || this.#engine !== engine) {
+        this.#watchdogTimer = undefined;
+        return;
+      }
+      if (this.#connected && this.#watch !== undefined) {
+        try {
+          const info = await engine.info();
+          this.#applier.streamLast = info.lastSeq;
+          const behind = info.lastSeq > this.#applier.received;
+          if (behind && this.#applier.received === stalledAt) {
+            this.#log.warn({ received: this.#applier.received, last: info.lastSeq }, 'fleet: the watch stalled, starting it again');
+            this.#watch.stop();
+            await this.#startWatch(engine, this.#hello);
+            stalledAt = -1;
+          } else {
+            stalledAt = behind ? this.#applier.received : -1;
+          }
+        } catch {
+          /* no answer: the connection's own status says why */
+        }
+      }
+      this.#watchdogTimer = setTimeout(() => void tick(), WATCHDOG_MS);
+      this.#watchdogTimer.unref();
+    };
+    this.#watchdogTimer = setTimeout(() => void tick(), WATCHDOG_MS);
+    this.#watchdogTimer.unref();
   }
 
   /** Reads this host's keys (up to its hello, the newest of them) into the publisher's mirror. */
@@ -438,6 +482,7 @@ export class Fleet {
     for (const u of this.#unsubscribe) u();
     if (this.#pumpTimer !== undefined) clearTimeout(this.#pumpTimer);
     if (this.#saveTimer !== undefined) clearTimeout(this.#saveTimer);
+    if (this.#watchdogTimer !== undefined) clearTimeout(this.#watchdogTimer);
     this.#watch?.stop();
     await Promise.race([this.#applier.idle(), this.#sleep(2000)]);
     this.#applier.stop();
