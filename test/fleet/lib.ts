@@ -23,6 +23,8 @@ export interface FleetDaemonOptions {
   readonly netns?: { readonly ns: string; readonly iface: string };
   readonly workingDir?: string;
   readonly extraToml?: string;
+  /** `[dataplane]` capacities (startDaemon's defaults otherwise). */
+  readonly dataplane?: Readonly<Partial<Record<'drop_exact' | 'drop_cidr' | 'ignore_exact' | 'ignore_cidr', number>>>;
 }
 
 export interface FleetDaemon extends Daemon {
@@ -58,6 +60,7 @@ export async function fleetDaemon(o: FleetDaemonOptions): Promise<FleetDaemon> {
     ifaces: o.netns === undefined ? [] : [o.netns.iface],
     ...(helper === undefined ? {} : { helper }),
     ...(o.workingDir === undefined ? {} : { workingDir: o.workingDir }),
+    ...(o.dataplane === undefined ? {} : { dataplane: o.dataplane }),
     env: { COUIC_LOG_LEVEL: 'info' },
   });
   const stop = d.stop;
