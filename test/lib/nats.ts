@@ -69,6 +69,8 @@ interface ServerSpec {
   readonly port: number;
   readonly clusterPort?: number;
   readonly routes?: readonly number[];
+  /** More configuration, verbatim (e.g. an authorization block). */
+  readonly extra?: string;
 }
 
 function launch(spec: ServerSpec, root: string): NatsServer {
@@ -88,6 +90,7 @@ function launch(spec: ServerSpec, root: string): NatsServer {
       '}',
     );
   }
+  if (spec.extra !== undefined) lines.push(spec.extra);
   writeFileSync(conf, `${lines.join('\n')}\n`);
   let child: ChildProcess | undefined;
   let out = '';
@@ -134,10 +137,10 @@ function launch(spec: ServerSpec, root: string): NatsServer {
   return srv;
 }
 
-/** One JetStream server on a random loopback port, its store in a temp dir. */
-export async function startNats(): Promise<NatsServer> {
+/** One JetStream server on a random loopback port, its store in a temp dir; `extra`: more configuration. */
+export async function startNats(extra?: string): Promise<NatsServer> {
   const root = mkdtempSync(path.join(os.tmpdir(), 'couic-nats-'));
-  const s = launch({ name: 'n1', port: await freePort() }, root);
+  const s = launch({ name: 'n1', port: await freePort(), ...(extra === undefined ? {} : { extra }) }, root);
   try {
     await s.start();
   } catch (err) {
