@@ -14,7 +14,6 @@
  * value: once caught up, the fleet claims of this host that no key holds
  * any more are released (what was deleted while it was away).
  */
-import type { KvWatchEntry } from '@nats-io/kv';
 import type { Logger } from 'pino';
 import type { FleetItem, FleetService } from '../core/model/types.js';
 import { FLEET_OWNER_PREFIX, isFleetOwner, type ClaimState } from '../core/state/claims.js';
@@ -48,7 +47,9 @@ export interface PeerSeen {
 export interface ApplierOptions {
   readonly node: string;
   readonly policies: ReadonlySet<Policy>;
-  readonly target: FleetService & { claimEntries(): Iterable<[string, ClaimState]> };
+  readonly target: FleetService & {
+    claimEntries(): Iterable<[string, ClaimState]>;
+  };
   readonly publisher: Publisher;
   readonly logger: Logger;
   /** A chunk was committed up to `rev`. */
@@ -98,7 +99,8 @@ export class Applier {
     this.#mode = mode === 'resume' && until < from ? undefined : mode;
     this.#until = until;
     if (mode === 'full') {
-      this.#seen = new Set();
+      // What a resync may have to release: only fleet claims held here (none on a cold join).
+      this.#seen = this.#holdsFleetClaims() ? new Set() : undefined;
       this.received = 0;
     } else {
       this.received = Math.max(this.received, from - 1);
@@ -106,23 +108,27 @@ export class Applier {
     }
   }
 
-  /** One message of the watch. */
-  entry(e: KvWatchEntry): void {
-    if (e.revision <= this.received) return; // again, after a watch restart
-    this.received = e.revision;
-    this.pending = e.delta ?? 0;
-    const created = e.created.getTime();
+  #holdsFleetClaims(): boolean {
+    for (const [, st] of this.#o.target.claimEntries()) if (st.claims.some((c) => isFleetOwner(c.owner))) return true;
+    return false;
+  }
+
+  /** One message of the watch (engine.ts WatchCallback): `value` undefined for a deletion. */
+  entry(key: string, revision: number, value: string | undefined, created: number, pending: number): void {
+    if (revision <= this.received) return; // again, after a watch restart
+    this.received = revision;
+    this.pending = pending;
     this.#lastCreated = created;
-    this.#queue.push(this.#slot(e, created));
-    if (this.#mode !== undefined && (e.revision >= this.#until || (this.pending === 0 && e.isUpdate))) this.#caughtUp(e.revision, created);
+    this.#queue.push(this.#slot(key, revision, value, created));
+    if (this.#mode !== undefined && (revision >= this.#until || pending === 0)) this.#caughtUp(revision, created);
     this.#drain();
   }
 
-  #slot(e: KvWatchEntry, created: number): Slot {
-    const k = parseKey(e.key);
-    const none = (node: string): Slot => ({ node, item: undefined, rev: e.revision, created });
+  #slot(key: string, rev: number, value: string | undefined, created: number): Slot {
+    const k = parseKey(key);
+    const none = (node: string): Slot => ({ node, item: undefined, rev, created });
     if (k === undefined) {
-      this.#bad(e.key, 'not a key of the fleet');
+      this.#bad(key, 'not a key of the fleet');
       return none('');
     }
     const node = k.node;
@@ -136,35 +142,33 @@ export class Applier {
     }
     if (k.kind === 'hello') return none(node);
     const pkey = pkeyOf(k.policy, k.cidr);
-    const put = e.operation === 'PUT';
     if (k.kind === 'revoke') {
-      if (!put) return none(node);
-      const v = decodeRevoke(e.string(), k.cidr);
+      if (value === undefined) return none(node);
+      const v = decodeRevoke(value, k.cidr);
       if (typeof v === 'string') {
-        this.#bad(e.key, v);
+        this.#bad(key, v);
         return none(node);
       }
       // Our own too: a hold from before it, applied while our delete waited in the outbox, goes with it.
       if (node === this.#o.node) this.#o.publisher.observeRevoke(pkey, v.at);
       if (!this.#o.policies.has(k.policy)) return none(node);
-      return { node, item: { op: 'revoke', policy: k.policy, cidr: k.cidr, before: v.at }, rev: e.revision, created };
+      return { node, item: { op: 'revoke', policy: k.policy, cidr: k.cidr, before: v.at }, rev, created };
     }
-    const text = put ? e.string() : undefined;
     if (node === this.#o.node) {
-      this.#o.publisher.observeHold(e.key, pkey, e.revision, text);
+      this.#o.publisher.observeHold(key, pkey, rev, value);
       return none(node);
     }
     if (!this.#o.policies.has(k.policy)) return none(node);
-    if (text !== undefined) {
-      const v = decodeHold(text, k.cidr);
+    if (value !== undefined) {
+      const v = decodeHold(value, k.cidr);
       if (typeof v === 'string') {
-        this.#bad(e.key, v);
+        this.#bad(key, v);
       } else {
         this.#seen?.add(`${node} ${pkey}`);
-        return { node, item: { op: 'hold', policy: k.policy, cidr: k.cidr, tag: v.tag, creation: v.creation, expiration: v.expiration }, rev: e.revision, created };
+        return { node, item: { op: 'hold', policy: k.policy, cidr: k.cidr, tag: v.tag, creation: v.creation, expiration: v.expiration }, rev, created };
       }
     }
-    return { node, item: { op: 'release', policy: k.policy, cidr: k.cidr }, rev: e.revision, created };
+    return { node, item: { op: 'release', policy: k.policy, cidr: k.cidr }, rev, created };
   }
 
   #bad(key: string, why: string): void {

@@ -11,7 +11,6 @@
  * restart enforces the fleet entries from the journal before any server is
  * reached. Status and gauges: status(), metricLines().
  */
-import type { KvWatchEntry } from '@nats-io/kv';
 import type { Logger } from 'pino';
 import { nowSeconds, systemClock, type Clock } from '../domain/clock.js';
 import type { Policy } from '../domain/types.js';
@@ -309,18 +308,20 @@ export class Fleet {
 
   /** Reads this host's keys (up to its hello, the newest of them) into the publisher's mirror. */
   async #loadMirror(engine: Engine, hello: number): Promise<void> {
-    const w = await engine.watch(nodeKeys(this.#cfg.node), 0);
-    try {
-      for await (const e of w) {
-        const k = parseKey(e.key);
-        if (k !== undefined && k.kind === 'hold') {
-          this.#publisher.observeHold(e.key, pkeyOf(k.policy, k.cidr), e.revision, e.operation === 'PUT' ? e.string() : undefined);
-        } else if (k !== undefined && k.kind === 'revoke' && e.operation === 'PUT') {
-          const v = decodeRevoke(e.string(), k.cidr);
-          if (typeof v !== 'string') this.#publisher.observeRevoke(pkeyOf(k.policy, k.cidr), v.at);
-        }
-        if (e.revision >= hello) break;
+    let done: () => void = () => {};
+    const loaded = new Promise<void>((r) => (done = r));
+    const w = await engine.watch(nodeKeys(this.#cfg.node), 0, (key, rev, value) => {
+      const k = parseKey(key);
+      if (k !== undefined && k.kind === 'hold') {
+        this.#publisher.observeHold(key, pkeyOf(k.policy, k.cidr), rev, value);
+      } else if (k !== undefined && k.kind === 'revoke' && value !== undefined) {
+        const v = decodeRevoke(value, k.cidr);
+        if (typeof v !== 'string') this.#publisher.observeRevoke(pkeyOf(k.policy, k.cidr), v.at);
       }
+      if (rev >= hello) done();
+    });
+    try {
+      await loaded;
     } finally {
       w.stop();
     }
@@ -345,15 +346,7 @@ export class Fleet {
     this.#log.info({ mode, from: resumeFrom, last: info.lastSeq, first: info.firstSeq, replicas: info.replicas }, 'fleet: catching up');
     this.#applier.begin(mode, resumeFrom, hello);
     this.#t0 = performance.now();
-    const w = await engine.watch('>', resumeFrom);
-    this.#watch = w;
-    void (async () => {
-      try {
-        for await (const e of w) this.#applier.entry(e as KvWatchEntry);
-      } catch (err) {
-        if (!this.#stopped) this.#log.warn({ err: (err as Error).message }, 'fleet: the watch ended');
-      }
-    })();
+    this.#watch = await engine.watch('>', resumeFrom, (key, rev, value, created, pending) => this.#applier.entry(key, rev, value, created, pending));
   }
 
   #caughtUp(mode: CatchUp, revision: number, released: number): void {

@@ -18,6 +18,17 @@
  */
 import type { Cidr, Family, Policy } from '../domain/types.js';
 import { tryParseCidr } from '../net/cidr.js';
+import { StoredCidr, type KeyedCidr } from '../net/keys.js';
+import { v4KeyNum, v4NetKey } from '../net/v4-key.js';
+
+/** An IPv4 CIDR read from a key: its text and key number, no address bytes (a cold join reads a million). */
+class KeyCidr extends StoredCidr implements KeyedCidr {
+  readonly key4: number;
+  constructor(text: string, key4: number) {
+    super(4, text);
+    this.key4 = key4;
+  }
+}
 
 /** A node's name: a single KV key token. */
 export const NODE_RE = /^[A-Za-z0-9_-]{1,64}$/;
@@ -73,6 +84,10 @@ function parseCidrToken(t: string | undefined, family: Family): Cidr | undefined
   const u = t.lastIndexOf('_');
   if (u <= 0) return undefined;
   const text = `${t.slice(0, u).replace(/-/g, family === 4 ? '.' : ':')}/${t.slice(u + 1)}`;
+  if (family === 4) {
+    const k = v4KeyNum(text);
+    return k >= 0 && v4NetKey(k) === k ? new KeyCidr(text, k) : undefined;
+  }
   const cidr = tryParseCidr(text);
   // Only the canonical form: one CIDR, one key.
   return cidr !== undefined && cidr.family === family && cidr.text === text ? cidr : undefined;

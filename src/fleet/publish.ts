@@ -44,6 +44,8 @@ export class Publisher {
   /** CIDR claim key -> the time of this host's published fleet-wide delete. */
   readonly #revoked = new Map<string, number>();
   readonly #dirty = new Set<string>();
+  /** CIDR claim keys whose own hold key the bucket holds a value for (published() without building the key). */
+  readonly #held = new Set<string>();
   #pumping = false;
   /** Puts and deletes sent. */
   sent = 0;
@@ -64,7 +66,7 @@ export class Publisher {
 
   /** Whether the bucket holds a hold of this host on `pkey`. */
   published(pkey: string): boolean {
-    return this.#mirror.get(holdKey(this.#o.node, pkeyPolicy(pkey), pkeyCidr(pkey)))?.value !== undefined;
+    return this.#held.has(pkey);
   }
 
   /** A message on one of this host's keys (the watch, or the load at start). */
@@ -72,6 +74,8 @@ export class Publisher {
     const m = this.#mirror.get(key);
     if (m !== undefined && m.rev >= rev) return;
     this.#mirror.set(key, { rev, value });
+    if (value === undefined) this.#held.delete(pkey);
+    else this.#held.add(pkey);
     // Checked against the state: a key of ours the state no longer calls for is deleted.
     if (value !== undefined) this.#dirty.add(pkey);
   }
@@ -140,9 +144,9 @@ export class Publisher {
         try {
           if (w.value === undefined) {
             await engine.delete(w.key);
-            this.#mirrorSet(w.key, 0, undefined);
+            this.#mirrorSet(w.key, w.pkey, 0, undefined);
           } else {
-            this.#mirrorSet(w.key, await engine.put(w.key, w.value), w.value);
+            this.#mirrorSet(w.key, w.pkey, await engine.put(w.key, w.value), w.value);
           }
           this.sent += 1;
         } catch (err) {
@@ -157,11 +161,13 @@ export class Publisher {
     return ok;
   }
 
-  #mirrorSet(key: string, rev: number, value: string | undefined): void {
+  #mirrorSet(key: string, pkey: string, rev: number, value: string | undefined): void {
     const m = this.#mirror.get(key);
     // The watch may have seen a later revision already (a delete's revision is not returned: 0).
     if (m !== undefined && m.rev > rev && rev !== 0) return;
     this.#mirror.set(key, { rev: Math.max(rev, m?.rev ?? 0), value });
+    if (value === undefined) this.#held.delete(pkey);
+    else this.#held.add(pkey);
   }
 
   #fail(err: unknown): void {

@@ -214,7 +214,12 @@ class DueHeap {
   }
 }
 
-/** The committed claims: key -> state, owner -> keys, and the expiry heap. */
+/**
+ * The committed claims: key -> state, owner -> keys, and the expiry heap.
+ * Fleet owners ('@node') are not in the owner index: nothing asks for a
+ * fleet node's keys (`/v1/bans/{owner}` cannot name one), and a cold join
+ * of a million fleet holds would only grow it.
+ */
 export class ClaimTable {
   readonly #byKey = new Map<string, ClaimState>();
   readonly #byOwner = new Map<string, Set<string>>();
@@ -274,7 +279,7 @@ export class ClaimTable {
     const next = state !== undefined && state.claims.length > 0 ? state : undefined;
     if (old !== undefined) {
       for (const c of old.claims) {
-        if (next !== undefined && claimIndex(next.claims, c.owner) >= 0) continue;
+        if (isFleetOwner(c.owner) || (next !== undefined && claimIndex(next.claims, c.owner) >= 0)) continue;
         const ks = this.#byOwner.get(c.owner);
         if (ks !== undefined) {
           ks.delete(key);
@@ -291,7 +296,7 @@ export class ClaimTable {
     this.#claims += next.claims.length;
     for (const c of next.claims) {
       const oi = old === undefined ? -1 : claimIndex(old.claims, c.owner);
-      if (oi < 0) {
+      if (oi < 0 && !isFleetOwner(c.owner)) {
         let ks = this.#byOwner.get(c.owner);
         if (ks === undefined) {
           ks = new Set();
