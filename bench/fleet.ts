@@ -14,9 +14,9 @@
  *   - an engine outage: the server stopped while A bans (and A restarts),
  *     then started: entries lost on B (target 0) and the time to converge.
  *
- * Each transport is a row set of its own (TRANSPORTS below), so the
- * Couic-style HTTP peering measured by the peering work can be added as
- * another transport with the same cases and shown beside this one.
+ * Each transport (TRANSPORTS below) runs the same cases and gets a column of
+ * its own, so the Couic-style HTTP peering measured by the peering work is
+ * added as another Transport and shown beside this one.
  *
  *   node dist/bench/fleet.js [--quick]   (--quick: small counts, for the smoke test)
  */
@@ -38,11 +38,13 @@ const OUTAGE = QUICK ? 100 : 1_000;
 
 const TARGETS = { p99At2: 50, burstS: 2, coldS: 15, lost: 0 };
 
+/** One measurement: its figure per transport (absent: the transport has no such case). */
 interface Row {
   readonly measurement: string;
-  readonly value: string;
+  readonly values: Map<string, string>;
   readonly target: string;
-  readonly met: string;
+  /** Whether the target is met, per transport ('' when there is no target). */
+  readonly met: Map<string, string>;
 }
 
 const ms = (t0: number): number => performance.now() - t0;
@@ -85,41 +87,79 @@ async function dropCount(d: FleetDaemon): Promise<number> {
   return r.status === 200 ? (r.json() as { drop_cidr_count: number }).drop_cidr_count : -1;
 }
 
-/** One transport of bans between hosts: how to make a fleet of n nodes of it. */
+/**
+ * One way of sharing bans between hosts: the fleet's cases run on each.
+ * A transport without an engine to stop or a bucket to fill (Couic-style
+ * HTTP peering, measured by the peering work) leaves `outage` / `seedCold`
+ * out: its column shows '–' there.
+ */
 interface Transport {
   readonly name: string;
-  start(n: number, opts?: { readonly dropExact?: number }): Promise<FleetDaemon[]>;
+  /** n daemons sharing bans, caught up. */
+  start(n: number): Promise<FleetDaemon[]>;
+  /** Stops the daemons started. */
   stop(): Promise<void>;
+  /** Stops the engine, runs `during`, starts it again; resolves when it is back. */
+  outage?(during: () => Promise<void>): Promise<void>;
+  /** A fleet already holding `n` shared entries, and a new daemon joining it (spawned by `join`). */
+  seedCold?(n: number): Promise<{ readonly seedS: number; join(): Promise<FleetDaemon> }>;
+  close(): Promise<void>;
 }
 
 class NatsTransport implements Transport {
   readonly name = 'NATS JetStream (couic fleet)';
-  nats: NatsServer | undefined;
-  daemons: FleetDaemon[] = [];
+  #nats: NatsServer | undefined;
+  #daemons: FleetDaemon[] = [];
   #bucket = 0;
 
-  async start(n: number, opts: { readonly dropExact?: number } = {}): Promise<FleetDaemon[]> {
-    this.nats ??= await startNats();
+  async #server(): Promise<NatsServer> {
+    this.#nats ??= await startNats();
+    return this.#nats;
+  }
+
+  async start(n: number): Promise<FleetDaemon[]> {
     const bucket = `bench${(this.#bucket += 1)}`;
     const ds: FleetDaemon[] = [];
-    for (let i = 0; i < n; i += 1) ds.push(await this.daemon(`n${i + 1}`, bucket, opts));
+    for (let i = 0; i < n; i += 1) ds.push(await this.#daemon(`n${i + 1}`, bucket));
     for (const d of ds) await waitCaughtUp(d, 60_000);
-    this.daemons.push(...ds);
     return ds;
   }
 
-  daemon(node: string, bucket: string, opts: { readonly dropExact?: number } = {}): Promise<FleetDaemon> {
-    return fleetDaemon({
-      servers: [this.nats!.url], node, bucket,
+  async #daemon(node: string, bucket: string, opts: { readonly dropExact?: number } = {}): Promise<FleetDaemon> {
+    const d = await fleetDaemon({
+      servers: [(await this.#server()).url], node, bucket,
       ...(opts.dropExact === undefined ? {} : { dataplane: { drop_exact: opts.dropExact } }),
     });
+    this.#daemons.push(d);
+    return d;
+  }
+
+  async outage(during: () => Promise<void>): Promise<void> {
+    const s = await this.#server();
+    await s.stop();
+    await during();
+    await s.start();
+  }
+
+  async seedCold(n: number): Promise<{ readonly seedS: number; join(): Promise<FleetDaemon> }> {
+    const bucket = 'benchcold';
+    const seedS = await seed((await this.#server()).url, bucket, n);
+    return { seedS, join: () => this.#daemon('joiner', bucket, { dropExact: n + 1024 }) };
   }
 
   async stop(): Promise<void> {
-    for (const d of this.daemons) await d.stop().catch(() => {});
-    this.daemons = [];
+    for (const d of this.#daemons) await d.stop().catch(() => {});
+    this.#daemons = [];
+  }
+
+  async close(): Promise<void> {
+    await this.stop();
+    await this.#nats?.destroy();
   }
 }
+
+/** Every transport measured in this run (the peering work adds its own here). */
+const TRANSPORTS: readonly (() => Transport)[] = [() => new NatsTransport()];
 
 async function ban(d: FleetDaemon, cidrs: readonly string[]): Promise<void> {
   const r = await d.request('POST', '/v1/bans/fail2ban-bench', { body: cidrs.map((cidr) => ({ cidr, expiration: 0 })) });
@@ -176,71 +216,91 @@ async function seed(url: string, bucket: string, n: number): Promise<number> {
   return ms(t0) / 1000;
 }
 
-async function main(): Promise<void> {
-  const rows: Row[] = [];
-  const started = new Date();
-  const t = new NatsTransport();
-  const notes: string[] = [];
-  try {
-    // 2 nodes
-    let ds = await t.start(2);
-    const l2 = await latency(ds, 11);
-    rows.push({ measurement: `propagation, 2 nodes, p50 / p99 / max (ms, ${SAMPLES} bans)`, value: `${f1(q(l2, 0.5))} / ${f1(q(l2, 0.99))} / ${f1(Math.max(...l2))}`, target: `p99 ≤ ${TARGETS.p99At2}`, met: q(l2, 0.99) <= TARGETS.p99At2 ? 'yes' : 'NO' });
-    const b = await burst(ds, 12);
-    rows.push({ measurement: `burst of ${BURST.toLocaleString('en-US')} bans: acknowledged on A (s)`, value: b.ackS.toFixed(2), target: '', met: '' });
-    rows.push({ measurement: `burst of ${BURST.toLocaleString('en-US')} bans: all in B's kernel (s, from the POST)`, value: b.allS.toFixed(2), target: `≤ ${TARGETS.burstS}`, met: b.allS <= TARGETS.burstS ? 'yes' : 'NO' });
-
-    // the engine down while A bans and restarts
+/** The rows of every case on transport `t`. */
+async function cases(t: Transport, put: (measurement: string, value: string, target?: string, met?: boolean) => void, notes: string[]): Promise<void> {
+  // 2 nodes: latency, burst, an outage
+  let ds = await t.start(2);
+  const l2 = await latency(ds, 11);
+  put(`propagation, 2 nodes, p50 / p99 / max (ms, ${SAMPLES} bans)`, `${f1(q(l2, 0.5))} / ${f1(q(l2, 0.99))} / ${f1(Math.max(...l2))}`, `p99 ≤ ${TARGETS.p99At2}`, q(l2, 0.99) <= TARGETS.p99At2);
+  const b = await burst(ds, 12);
+  put(`burst of ${BURST.toLocaleString('en-US')} bans: acknowledged on A (s)`, b.ackS.toFixed(2));
+  put(`burst of ${BURST.toLocaleString('en-US')} bans: all in B's kernel (s, from the POST)`, b.allS.toFixed(2), `≤ ${TARGETS.burstS}`, b.allS <= TARGETS.burstS);
+  if (t.outage !== undefined) {
     const [a, bd] = ds as [FleetDaemon, FleetDaemon];
-    await t.nats!.stop();
     const lost = Array.from({ length: OUTAGE }, (_, i) => addr(13, i));
-    await ban(a, lost);
-    await a.restart();
+    await t.outage(async () => {
+      await ban(a, lost);
+      await a.restart();
+    });
     const t1 = performance.now();
-    await t.nats!.start();
     const conv = await waitFor(async () => {
       const l = await bd.list();
       return lost.every((c) => l.has(`${c}/32`));
     }, 60_000, 20);
     const l = await bd.list();
     const missing = lost.filter((c) => !l.has(`${c}/32`)).length;
-    rows.push({ measurement: `engine outage: ${OUTAGE.toLocaleString('en-US')} bans on A while down (A restarted too): lost on B`, value: String(missing), target: `${TARGETS.lost}`, met: missing === 0 ? 'yes' : 'NO' });
-    rows.push({ measurement: 'engine outage: server back → B holds all of them (s)', value: conv ? (ms(t1) / 1000).toFixed(2) : '> 60', target: '', met: '' });
-    await t.stop();
+    put(`engine outage: ${OUTAGE.toLocaleString('en-US')} bans on A while down (A restarted too): lost on B`, String(missing), `${TARGETS.lost}`, missing === 0);
+    put('engine outage: server back → B holds all of them (s)', conv ? (ms(t1) / 1000).toFixed(2) : '> 60');
+  }
+  await t.stop();
 
-    // 5 nodes
-    ds = await t.start(5);
-    const l5 = await latency(ds, 14);
-    rows.push({ measurement: `propagation, 5 nodes (to the last of 4), p50 / p99 / max (ms, ${SAMPLES} bans)`, value: `${f1(q(l5, 0.5))} / ${f1(q(l5, 0.99))} / ${f1(Math.max(...l5))}`, target: '', met: '' });
-    await t.stop();
+  // 5 nodes
+  ds = await t.start(5);
+  const l5 = await latency(ds, 14);
+  put(`propagation, 5 nodes (to the last of 4), p50 / p99 / max (ms, ${SAMPLES} bans)`, `${f1(q(l5, 0.5))} / ${f1(q(l5, 0.99))} / ${f1(Math.max(...l5))}`);
+  await t.stop();
 
-    // cold join
-    const bucket = 'benchcold';
-    const seedS = await seed(t.nats!.url, bucket, COLD);
-    notes.push(`bucket filled with ${COLD.toLocaleString('en-US')} holds in ${seedS.toFixed(1)} s (not timed)`);
+  // cold join
+  if (t.seedCold !== undefined) {
+    const cold = await t.seedCold(COLD);
+    notes.push(`${t.name}: bucket filled with ${COLD.toLocaleString('en-US')} holds in ${cold.seedS.toFixed(1)} s (not timed)`);
     const t2 = performance.now();
-    const c = await t.daemon('joiner', bucket, { dropExact: COLD + 1024 });
-    t.daemons.push(c);
+    const c = await cold.join();
     const spawned = ms(t2) / 1000;
     const ok = await waitFor(async () => (await dropCount(c)) >= COLD, 120_000, 100);
     const coldS = ms(t2) / 1000;
-    rows.push({ measurement: `cold join into ${COLD.toLocaleString('en-US')} shared entries: all in its kernel (s, from its spawn; API up at ${spawned.toFixed(1)} s)`, value: ok ? coldS.toFixed(1) : '> 120', target: `≤ ${TARGETS.coldS}`, met: ok && coldS <= TARGETS.coldS ? 'yes' : 'NO' });
+    put(`cold join into ${COLD.toLocaleString('en-US')} shared entries: all in its kernel (s, from its spawn; API up at ${spawned.toFixed(1)} s)`, ok ? coldS.toFixed(1) : '> 120', `≤ ${TARGETS.coldS}`, ok && coldS <= TARGETS.coldS);
     const st = await c.fleet();
-    notes.push(`joiner after the cold join: lag ${st.lag.messages} messages, applied revision ${st.applied.revision}, resync ${st.last_catch_up?.mode ?? '–'}`);
-  } finally {
-    await t.stop();
-    await t.nats?.destroy();
+    notes.push(`${t.name}: joiner after the cold join: lag ${st.lag.messages} messages, applied revision ${st.applied.revision}, resync ${st.last_catch_up?.mode ?? '–'}`);
+  }
+}
+
+async function main(): Promise<void> {
+  const started = new Date();
+  const rows: Row[] = [];
+  const notes: string[] = [];
+  const names: string[] = [];
+  for (const make of TRANSPORTS) {
+    const t = make();
+    names.push(t.name);
+    const put = (measurement: string, value: string, target = '', met?: boolean): void => {
+      let r = rows.find((x) => x.measurement === measurement);
+      if (r === undefined) {
+        r = { measurement, values: new Map(), target, met: new Map() };
+        rows.push(r);
+      }
+      r.values.set(t.name, value);
+      r.met.set(t.name, met === undefined ? '' : met ? 'yes' : 'NO');
+    };
+    try {
+      await cases(t, put, notes);
+    } finally {
+      await t.close();
+    }
   }
 
   const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
   console.log(`\n### Fleet: \`node dist/bench/fleet.js${QUICK ? ' --quick' : ''}\` (${started.toISOString().slice(0, 16).replace('T', ' ')} UTC)\n`);
   console.log(`Machine: ${cpu}, ${os.cpus().length} CPUs, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB, Linux ${os.release()}, Node ${process.version}; nats-server on loopback, every daemon on this machine.\n`);
-  console.log(`| measurement | ${t.name} | target | met |`);
-  console.log('| --- | --- | --- | --- |');
-  for (const r of rows) console.log(`| ${r.measurement} | ${r.value} | ${r.target} | ${r.met} |`);
+  const one = names.length === 1;
+  console.log(`| measurement | ${names.join(' | ')} | target | ${one ? 'met' : names.map((n) => `met (${n})`).join(' | ')} |`);
+  console.log(`| --- | ${names.map(() => '---').join(' | ')} | --- | ${names.map(() => '---').join(' | ')} |`);
+  for (const r of rows) {
+    console.log(`| ${r.measurement} | ${names.map((n) => r.values.get(n) ?? '–').join(' | ')} | ${r.target} | ${names.map((n) => r.met.get(n) ?? '–').join(' | ')} |`);
+  }
   console.log('');
   for (const n of notes) console.log(`- ${n}`);
-  console.log('- Couic-style HTTP peering (batches every 250 ms) is the peering work\'s transport: its rows go beside these (same cases, same machine).');
+  if (one) console.log("- Couic-style HTTP peering (batches every 250 ms) is the peering work's transport: it joins TRANSPORTS and gets a column of its own (same cases, same machine).");
 }
 
 await main();
