@@ -14,6 +14,7 @@
 #   runtime   Node, the helper, dist/, production node_modules, action.d/, jail.d/,
 #             the container config
 #   fail2ban  runtime + Debian's fail2ban, our action.d/jail.d in /etc/fail2ban (sidecar)
+#   nats      Debian's nats-server with JetStream: the fleet's engine (docs/fleet.md)
 #   couic     (last, the default) = runtime
 #
 # The base is Debian 12 (bookworm) or a derivative; it must have apt.
@@ -114,6 +115,19 @@ VOLUME ["/var/lib/fail2ban"]
 ENTRYPOINT []
 # Foreground (-f), logs to stderr, -x removes a stale fail2ban socket.
 CMD ["fail2ban-server", "-f", "-x", "--logtarget=STDERR"]
+
+# The fleet's engine for a trial (docs/fleet.md): Debian's nats-server, JetStream on,
+# its store a volume. Production runs a 3-server cluster (docs/fleet.md, step 1).
+FROM ${BASE} AS nats
+RUN set -eu; export DEBIAN_FRONTEND=noninteractive; \
+    apt-get update -qq; \
+    apt-get install -y -qq --no-install-recommends nats-server >/dev/null; \
+    rm -rf /var/lib/apt/lists/*; \
+    mkdir -p /var/lib/nats && chown nats:nats /var/lib/nats
+VOLUME ["/var/lib/nats"]
+USER nats
+ENTRYPOINT ["nats-server"]
+CMD ["-js", "-sd", "/var/lib/nats", "-a", "127.0.0.1", "-p", "4222"]
 
 # The default target: the couic daemon.
 FROM runtime AS couic

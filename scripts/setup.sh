@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-pkgs=(clang llvm libbpf-dev libelf-dev zlib1g-dev bpftool make gcc pkg-config
+pkgs=(clang llvm libbpf-dev libelf-dev zlib1g-dev bpftool make gcc pkg-config nats-server
       iproute2 iputils-ping ethtool socat curl fail2ban iptables ipset nftables
       util-linux bpftool podman runc debootstrap systemd
       libclang-rt-14-dev  # libFuzzer + sanitizer runtimes: test/helper/fuzz.test.ts

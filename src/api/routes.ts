@@ -39,6 +39,14 @@ export const ROUTES = {
   'bans.flush': ['DELETE', '/v1/bans/{owner}', 'policy', 'delete'],
   'bans.compat.get': ['GET', '/v1/bans/{owner}/{ip}/{prefix}', 'policy', 'get'],
   'bans.delete': ['DELETE', '/v1/bans/{owner}/{ip}/{prefix}', 'policy', 'delete'],
+  // Ours: the fleet's status (docs/fleet.md). The static `fleet` segment
+  // shadows {policy} = "fleet" as `bans` does; the compat routes keep
+  // Couic's 400 (invalid policy) on the entry paths.
+  'fleet.status': ['GET', '/v1/fleet', 'stats', 'list'],
+  'fleet.compat.create': ['POST', '/v1/fleet', 'policy', 'create'],
+  'fleet.compat.peer': ['POST', '/v1/fleet/peer', 'policy', 'peer'],
+  'fleet.compat.get': ['GET', '/v1/fleet/{ip}/{prefix}', 'policy', 'get'],
+  'fleet.compat.delete': ['DELETE', '/v1/fleet/{ip}/{prefix}', 'policy', 'delete'],
 } as const satisfies Record<string, readonly [Method, string, Scope['resource'], Scope['verb']]>;
 
 export type RouteId = keyof typeof ROUTES;

@@ -18,6 +18,7 @@ import { BODY_LIMIT, drainRequest } from './body.js';
 import { banHandlers } from './handlers/bans.js';
 import { clientHandlers } from './handlers/clients.js';
 import { entryHandlers } from './handlers/entries.js';
+import { fleetHandlers, type FleetStatusSource } from './handlers/fleet.js';
 import { empty, errorReply, send, type Reply } from './reply.js';
 import { Router, type RequestContext } from './router.js';
 import { buildRoutes, type HandlerTable } from './routes.js';
@@ -36,6 +37,8 @@ export interface ApiServerOptions {
   readonly bodyLimit?: number;
   /** Handlers for routes implemented elsewhere (sets, stats, metrics); override the defaults. */
   readonly handlers?: HandlerTable;
+  /** The fleet's status for GET /v1/fleet (absent: `{"enabled": false}`). */
+  readonly fleet?: FleetStatusSource;
 }
 
 export interface ApiServer {
@@ -106,6 +109,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
       'clients.get': clients.get,
       'clients.delete': clients.delete,
       ...banHandlers(opts.entries, entries),
+      ...fleetHandlers(entries, opts.fleet),
       ...opts.handlers,
     }),
   );

@@ -91,6 +91,16 @@ export const SECTIONS: readonly (readonly [string, readonly Cmd[]])[] = [
       { usage: 'couicctl clients delete <NAME>', about: 'Delete a client.' },
     ],
   ],
+  [
+    'fleet',
+    [
+      {
+        usage: 'couicctl fleet status [--json]',
+        about: 'Ban sharing over NATS JetStream: connection, node, applied position, lag, outbox, the nodes seen.',
+        options: [JSON_OPT],
+      },
+    ],
+  ],
 ];
 
 /** The options every command takes. */

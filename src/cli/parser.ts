@@ -17,6 +17,7 @@ export const GROUPS = {
   sets: 'Manage static sets (files applied on reload)',
   stats: 'Show statistics',
   clients: 'Manage API clients',
+  fleet: 'Show the fleet (ban sharing over NATS JetStream)',
 } as const;
 export type GroupName = keyof typeof GROUPS;
 
@@ -46,6 +47,8 @@ async function registerGroup(y: Argv, name: GroupName): Promise<Argv> {
       return (await import('./commands/stats.js')).register(y);
     case 'clients':
       return (await import('./commands/clients.js')).register(y);
+    case 'fleet':
+      return (await import('./commands/fleet.js')).register(y);
   }
 }
 

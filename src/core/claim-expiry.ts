@@ -7,7 +7,7 @@
  */
 import type { Logger } from 'pino';
 import { MAX_TIMER_MS, nowSeconds, type Clock, type TimerHandle } from '../domain/clock.js';
-import { claimStore, deriveEntry, pruneClaims, type ClaimTable } from './state/claims.js';
+import { claimCidr, claimStore, deriveEntry, pruneClaims, type ClaimTable } from './state/claims.js';
 import type { EntryTable } from './state/table.js';
 import type { TagRegistry } from './state/tags.js';
 
@@ -38,7 +38,7 @@ export class ClaimExpiry {
     const now = nowSeconds(clock);
     const keys: string[] = [];
     for (const [key, st] of claims.entries()) {
-      const slot = t.slotOf(claimStore(key), key);
+      const slot = t.slotOf(claimStore(key), claimCidr(key));
       let ok = slot !== undefined && pruneClaims(st.claims, now) === st.claims;
       if (ok && st.managed) {
         const d = deriveEntry(st.claims);

@@ -29,12 +29,14 @@ import type { Journal } from './journal/journal.js';
 import type { Mutex } from './kernel/mutex.js';
 import { kernelEntries, resyncKernel } from './kernel/resync.js';
 import type { HelperSupervisor } from './kernel/supervisor.js';
-import { SYSTEM_ACTOR, type Req } from './model/requests.js';
+import { FLEET_ACTOR, SYSTEM_ACTOR, type Req } from './model/requests.js';
 import type {
   BanClaim,
   BanItem,
   BanService,
   EntryService,
+  FleetItem,
+  FleetService,
   SetsResult,
   SetTarget,
   SetTargets,
@@ -76,7 +78,7 @@ export interface EntryStoreOptions {
 
 type Make = (resolve: (v: unknown) => void, reject: (e: Error) => void, deadline: number) => Req;
 
-export class EntryStore implements EntryService, BanService, StatsSource {
+export class EntryStore implements EntryService, BanService, FleetService, StatsSource {
   /** Committed changes, for the event stream (api/events.ts). */
   readonly events = new CoreEvents();
   readonly #sup: HelperSupervisor;
@@ -94,6 +96,7 @@ export class EntryStore implements EntryService, BanService, StatsSource {
   readonly #kernel: KernelWriter;
   readonly #state: StateCommit;
   readonly #pipeline: Pipeline;
+  readonly #claimListeners = new Set<(keys: readonly string[]) => void>();
   #closed = false;
 
   constructor(opts: EntryStoreOptions) {
@@ -128,7 +131,10 @@ export class EntryStore implements EntryService, BanService, StatsSource {
         supervisor: this.#sup, journal: this.#journal, kernel: this.#kernel, state: this.#state, claims: this.#claims,
         logger: this.#log, committing,
         waiting: () => this.#pipeline.batcher.waiting,
-        claimsChanged: () => this.#claimExpiry.rearm(),
+        claimsChanged: (keys) => {
+          this.#claimExpiry.rearm();
+          if (this.#claimListeners.size > 0) this.#tellClaims([...keys]);
+        },
         retryClaims: (keys, at) => this.#claimExpiry.retry(keys, at),
         afterCommit: () => this.#maybeCompact(),
         exit: opts.exit ?? ((code: number): never => process.exit(code)),
@@ -173,6 +179,27 @@ export class EntryStore implements EntryService, BanService, StatsSource {
   /** The committed claims. */
   get claims(): ClaimTable {
     return this.#claims;
+  }
+
+  /**
+   * Calls `fn` with the claim keys (state/claims.ts claimKey) whose claims a
+   * commit changed, synchronously at commit time, before the requests are
+   * answered (the fleet follows this host's own holds by it). Returns the
+   * unsubscribe function.
+   */
+  onClaimsChanged(fn: (keys: readonly string[]) => void): () => void {
+    this.#claimListeners.add(fn);
+    return () => this.#claimListeners.delete(fn);
+  }
+
+  #tellClaims(keys: readonly string[]): void {
+    for (const fn of this.#claimListeners) {
+      try {
+        fn(keys);
+      } catch (err) {
+        this.#log.error({ err }, 'a claims listener failed');
+      }
+    }
   }
 
   /** Count of committed changes to set entries made by anything but a set reload (e.g. a peer remove). */
@@ -300,6 +327,18 @@ export class EntryStore implements EntryService, BanService, StatsSource {
 
   unban(owner: string, cidr: Cidr, actor: Actor): Promise<void> {
     return this.#submit<void>((resolve, reject, deadline) => ({ kind: 'unclaim', owner, cidr, actor, weight: 1, deadline, resolve, reject }));
+  }
+
+  /**
+   * Applies fleet node `node`'s changes (plan/claims.ts planFleet) as its
+   * claims; resolves with the number applied once in the kernel and the
+   * journal. The fleet's own request: never refused as busy.
+   */
+  applyFleet(node: string, items: readonly FleetItem[]): Promise<number> {
+    if (items.length === 0) return Promise.resolve(0);
+    return this.#submitInternal<number>((resolve, reject, deadline) => ({
+      kind: 'fleet', node, items, actor: FLEET_ACTOR, weight: items.length, deadline, resolve, reject,
+    }));
   }
 
   flushBans(owner: string, actor: Actor): Promise<number> {

@@ -17,6 +17,7 @@ import { openCore, type Core } from '../core/core.js';
 import type { EntryStore } from '../core/entries.js';
 import type { BackoffOptions, HelperSupervisor } from '../core/kernel/supervisor.js';
 import { SetFiles } from '../core/sets.js';
+import { Fleet } from '../fleet/fleet.js';
 import { HelperClient, type Helper } from '../xdp/helper.js';
 import type { Config } from './config.js';
 
@@ -24,6 +25,8 @@ import type { Config } from './config.js';
 export const WORKING_DIRS = ['rbac', 'rbac/clients', 'sets', 'sets/drop', 'sets/ignore', 'journal'] as const;
 
 export interface StartOptions {
+  /** Written into the fleet's hello. @default 'unknown' */
+  readonly version?: string;
   /** Route handlers implemented outside src/api (sets, stats, metrics). */
   readonly handlers?: (entries: EntryStore) => HandlerTable;
   readonly backoff?: BackoffOptions;
@@ -39,6 +42,8 @@ export interface RunningDaemon {
   readonly sets: SetFiles;
   /** The WebSocket event stream on the API socket. */
   readonly events: EventStream;
+  /** The fleet ([fleet] enabled), else undefined. */
+  readonly fleet: Fleet | undefined;
   /** Graceful stop; safe to call twice. */
   stop(): Promise<void>;
 }
@@ -143,6 +148,20 @@ export async function startDaemon(config: Config, logger: Logger, opts: StartOpt
     throw new Error(`cannot load the sets: ${(err as Error).message}`, { cause: err });
   }
 
+  // The fleet follows the core from before the first API request; it connects in the background.
+  let fleet: Fleet | undefined;
+  if (config.fleet.enabled) {
+    try {
+      fleet = Fleet.start({
+        config: config.fleet, entries, dir: join(config.workingDir, 'fleet'), logger: logger.child({ module: 'fleet' }),
+        version: opts.version ?? 'unknown',
+      });
+    } catch (err) {
+      await core.close();
+      throw new Error(`cannot start the fleet: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
   let api: ApiServer;
   let events: EventStream;
   try {
@@ -154,10 +173,16 @@ export async function startDaemon(config: Config, logger: Logger, opts: StartOpt
       logger,
       uid,
       gid,
-      handlers: { ...setHandlers(sets), ...statsHandlers(entries, () => health(config, core)), ...opts.handlers?.(entries) },
+      handlers: {
+        ...setHandlers(sets),
+        ...statsHandlers(entries, { health: () => health(config, core), families: () => fleet?.metricLines() ?? [] }),
+        ...opts.handlers?.(entries),
+      },
+      ...(fleet === undefined ? {} : { fleet }),
     });
     events = new EventStream({ server: api.server, clients, events: entries.events, stats: entries, logger });
   } catch (err) {
+    await fleet?.stop();
     await core.close();
     throw err;
   }
@@ -170,6 +195,7 @@ export async function startDaemon(config: Config, logger: Logger, opts: StartOpt
       log.info('shutting down: closing the API');
       await events.close();
       await api.close();
+      await fleet?.stop();
       log.info({ outstanding: entries.batcher.outstanding }, 'draining the update queue');
       await core.close();
       await fsp.rm(config.server.socket, { force: true });
@@ -178,5 +204,5 @@ export async function startDaemon(config: Config, logger: Logger, opts: StartOpt
     return stopping;
   };
 
-  return { config, entries, supervisor, clients, api, sets, events, stop };
+  return { config, entries, supervisor, clients, api, sets, events, fleet, stop };
 }

@@ -1,13 +1,16 @@
 /**
  * Daemon configuration: Couic's couic.toml keys plus ours ([dataplane],
- * [journal], [queue]). Unknown keys are ignored (as Couic does); a key
+ * [journal], [queue], [fleet]). Unknown keys are ignored (as Couic does); a key
  * with the wrong type or value is an error naming the key and what it
  * expects. Every key's type, default and bounds come from CONFIG_KEYS
  * (config-keys.ts), which couic(8) is generated from.
  */
-import { readFileSync } from 'node:fs';
-import { userInfo } from 'node:os';
+import { accessSync, constants as fsc, readFileSync } from 'node:fs';
+import { hostname, userInfo } from 'node:os';
 import { parse as parseToml } from 'smol-toml';
+import { POLICIES, type Policy } from '../domain/types.js';
+import { nodeError } from '../fleet/keys.js';
+import type { FleetConfig } from '../fleet/types.js';
 import { normalizeLevel, type LogLevel } from '../log.js';
 import { helperPath } from '../xdp/helper.js';
 import { keyDef } from './config-keys.js';
@@ -46,6 +49,7 @@ export interface Config {
   readonly dataplane: DataplaneConfig;
   readonly journal: { readonly fsync: boolean; readonly compactAfter: number };
   readonly queue: { readonly maxPending: number; readonly helperWaitMs: number };
+  readonly fleet: FleetConfig;
 }
 
 export class ConfigError extends Error {
@@ -81,6 +85,11 @@ class Reader {
 
   #name(key: string): string {
     return this.#prefix === '' ? key : `${this.#prefix}.${key}`;
+  }
+
+  /** A ConfigError naming `key`. */
+  fail(key: string, message: string): never {
+    throw new ConfigError(`invalid value for \`${this.#name(key)}\`: ${message}`);
   }
 
   #bad(key: string, expected: string, v: unknown): never {
@@ -165,6 +174,78 @@ export function groupName(gid: number): string {
   return String(gid);
 }
 
+/** This host's default fleet node: its host name up to the first dot. */
+export function defaultNode(): string {
+  return hostname().split('.')[0] ?? '';
+}
+
+/** A server URL of `[fleet] servers`: nats://, tls:// (or ws(s)://) host:port, or a bare host:port. */
+function serverError(url: string): string | undefined {
+  const withScheme = /^[a-z]+:\/\//i.test(url) ? url : `nats://${url}`;
+  let u: URL;
+  try {
+    u = new URL(withScheme);
+  } catch {
+    return `"${url.replace(/\/\/[^@/]*@/, '//***@')}" is not a URL`;
+  }
+  if (!['nats:', 'tls:'].includes(u.protocol)) return `"${u.protocol}" is not a NATS scheme (nats:// or tls://)`;
+  if (u.hostname === '') return 'a server URL needs a host';
+  return undefined;
+}
+
+function readableFile(r: Reader, key: string, path: string): void {
+  if (path === '') return;
+  try {
+    accessSync(path, fsc.R_OK);
+  } catch (err) {
+    r.fail(key, `cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+}
+
+/** The `[fleet]` section (docs/fleet.md); checked even when disabled, so a typo shows before it is turned on. */
+function fleetConfig(f: Reader): FleetConfig {
+  const enabled = f.bool('enabled');
+  const servers = f.stringArray('servers');
+  if (servers.length === 0) f.fail('servers', 'expected at least one server URL');
+  for (const s of servers) {
+    const e = serverError(s);
+    if (e !== undefined) f.fail('servers', e);
+  }
+  const node = f.string('node') || defaultNode();
+  const ne = nodeError(node);
+  if (ne !== undefined && (enabled || f.has('node'))) f.fail('node', `${ne}, got "${node}"${f.has('node') ? '' : ' (the host name): set `fleet.node`'}`);
+  const bucket = f.string('bucket');
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(bucket)) f.fail('bucket', `expected 1 to 64 characters among A-Z a-z 0-9 _ -, got "${bucket}"`);
+  const policies = f.stringArray('policies');
+  if (policies.length === 0) f.fail('policies', 'expected at least one of drop, ignore');
+  for (const p of policies) {
+    if (!(POLICIES as readonly string[]).includes(p)) f.fail('policies', `expected drop or ignore, got "${p}"`);
+  }
+  if (new Set(policies).size !== policies.length) f.fail('policies', 'a policy is listed twice');
+  const replicas = f.int('replicas');
+  const user = f.string('user');
+  const password = f.string('password');
+  if ((user === '') !== (password === '')) f.fail(user === '' ? 'user' : 'password', 'user and password go together');
+  const token = f.string('token');
+  const creds = f.string('creds');
+  const auths = [token !== '', user !== '', creds !== ''].filter(Boolean).length;
+  if (auths > 1) f.fail(creds !== '' ? 'creds' : 'token', 'set one of token, user + password, creds');
+  const tlsCa = f.string('tls_ca');
+  const tlsCert = f.string('tls_cert');
+  const tlsKey = f.string('tls_key');
+  if ((tlsCert === '') !== (tlsKey === '')) f.fail(tlsCert === '' ? 'tls_cert' : 'tls_key', 'tls_cert and tls_key go together');
+  if (enabled) {
+    readableFile(f, 'creds', creds);
+    readableFile(f, 'tls_ca', tlsCa);
+    readableFile(f, 'tls_cert', tlsCert);
+    readableFile(f, 'tls_key', tlsKey);
+  }
+  return {
+    enabled, servers, node, bucket, policies: policies as Policy[], replicas,
+    token, user, password, creds, tlsCa, tlsCert, tlsKey,
+  };
+}
+
 /** Builds the config from parsed TOML (`doc`); throws ConfigError. */
 export function configFromToml(doc: Table, source: string | undefined, env: NodeJS.ProcessEnv = process.env): Config {
   const r = new Reader(doc, '');
@@ -197,6 +278,7 @@ export function configFromToml(doc: Table, source: string | undefined, env: Node
   const dp = r.table('dataplane');
   const journal = r.table('journal');
   const queue = r.table('queue');
+  const fleet = fleetConfig(r.table('fleet'));
 
   return {
     source,
@@ -226,6 +308,7 @@ export function configFromToml(doc: Table, source: string | undefined, env: Node
       maxPending: queue.int('max_pending'),
       helperWaitMs: queue.int('helper_wait_ms'),
     },
+    fleet,
   };
 }
 

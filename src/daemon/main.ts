@@ -89,7 +89,7 @@ async function main(): Promise<number> {
   log.info({ config: config.source ?? '(embedded default)', workingDir: config.workingDir, socket: config.server.socket, ifaces: config.ifaces, mode: config.operationMode }, 'starting');
   let daemon: RunningDaemon;
   try {
-    daemon = await startDaemon(config, root.logger);
+    daemon = await startDaemon(config, root.logger, { version: version() });
   } catch (err) {
     return fail('couic failed to start', err);
   }

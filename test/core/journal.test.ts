@@ -11,8 +11,13 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { crc32 } from 'node:zlib';
 import { after, describe, it } from 'node:test';
-import { Journal, parseFrames, RecordEncoder, type ReplaySink } from '../../src/core/journal/journal.js';
+import { Journal, parseFrames, REC_CLAIMS, REC_CLAIMS2, RecordEncoder, type JournalClaim, type ReplaySink } from '../../src/core/journal/journal.js';
+import { ClaimTable, claimKey, deriveEntry } from '../../src/core/state/claims.js';
+import { ReplayLoader } from '../../src/core/state/replay.js';
+import { EntryTable } from '../../src/core/state/table.js';
+import { TagRegistry } from '../../src/core/state/tags.js';
 import { silentLogger } from '../../src/log.js';
 import { v4KeyNum } from '../../src/net/v4-key.js';
 
@@ -285,3 +290,109 @@ describe('RecordEncoder.putV4 / delV4', () => {
     assert.deepEqual(b.finish(), a.finish());
   });
 });
+
+describe('CLAIMS and CLAIMS2 records', () => {
+  class ClaimSink extends MapSink {
+    readonly claimed: [number, string, boolean, JournalClaim[]][] = [];
+    claims(store: number, key: string, managed: boolean, claims: JournalClaim[]): void {
+      this.claimed.push([store, key, managed, claims]);
+    }
+  }
+
+  it('claims without a tag of their own on a drop CIDR are written as CLAIMS (4), byte for byte as before the fleet', () => {
+    const e = new RecordEncoder(16);
+    e.claims(0, '192.0.2.7/32', true, [{ owner: 'fail2ban-sshd', creation: 1_700_000_000, expiration: 0 }, { owner: 'x', creation: 5, expiration: 1e10 }]);
+    const buf = e.finish();
+    // frame header (12) then the record: type, store, key length, key, flags, u16 n, then per claim u8 len, owner, u32, f64
+    assert.equal(buf[12], REC_CLAIMS);
+    const expected = Buffer.concat([
+      Buffer.from([REC_CLAIMS, 0, 12]), Buffer.from('192.0.2.7/32', 'latin1'), Buffer.from([1, 2, 0]),
+      Buffer.from([13]), Buffer.from('fail2ban-sshd'), u32(1_700_000_000), f64(0),
+      Buffer.from([1]), Buffer.from('x'), u32(5), f64(1e10),
+    ]);
+    assert.deepEqual(buf.subarray(12), expected);
+    const sink = new ClaimSink();
+    parseFrames(buf, 0, sink);
+    assert.deepEqual(sink.claimed, [[0, '192.0.2.7/32', true, [{ owner: 'fail2ban-sshd', creation: 1_700_000_000, expiration: 0 }, { owner: 'x', creation: 5, expiration: 1e10 }]]]);
+  });
+
+  it('tagged claims (untagged "" included) and ignore CIDRs are CLAIMS2 (5) and round-trip', () => {
+    const e = new RecordEncoder(16);
+    const tagged: JournalClaim[] = [
+      { owner: '@web-01', creation: 10, expiration: 0, tag: 'fail2ban-sshd' },
+      { owner: 'fail2ban-recidive', creation: 11, expiration: 99 },
+      { owner: '@web-02', creation: 12, expiration: 0, tag: '' },
+      { owner: '@web-03', creation: 13, expiration: 0, tag: 'é'.repeat(40) },
+    ];
+    e.claims(1, '2001:db8::/32', false, tagged);
+    e.claims(2, '10.0.0.0/8', true, [{ owner: '@b', creation: 1, expiration: 0 }]);
+    e.claims(0, '192.0.2.1/32', false, []);
+    const buf = e.finish();
+    assert.equal(buf[12], REC_CLAIMS2);
+    const sink = new ClaimSink();
+    const r = parseFrames(buf, 0, sink);
+    assert.equal(r.records, 3);
+    assert.equal(r.torn, false);
+    assert.deepEqual(sink.claimed, [
+      [1, '2001:db8::/32', false, tagged],
+      [2, '10.0.0.0/8', true, [{ owner: '@b', creation: 1, expiration: 0 }]],
+      [0, '192.0.2.1/32', false, []],
+    ]);
+  });
+
+  it('a journal written before the fleet (CLAIMS only) replays into the claims with the owner as tag', async () => {
+    const dir = tmp();
+    // Bytes of a wal as the daemon wrote it before CLAIMS2 existed: a PUT and a CLAIMS record in one frame.
+    const payload = Buffer.concat([
+      Buffer.from([1, 0, 12]), Buffer.from('192.0.2.7/32', 'latin1'), u32(1_700_000_000), f64(0), Buffer.from([13, 0]), Buffer.from('fail2ban-sshd'),
+      Buffer.from([REC_CLAIMS, 0, 12]), Buffer.from('192.0.2.7/32', 'latin1'), Buffer.from([1, 1, 0]),
+      Buffer.from([13]), Buffer.from('fail2ban-sshd'), u32(1_700_000_000), f64(0),
+    ]);
+    const frame = Buffer.alloc(12);
+    frame.writeUInt32LE(0x4652_4a43, 0);
+    frame.writeUInt32LE(payload.length, 4);
+    frame.writeUInt32LE(crc32(payload), 8);
+    const header = Buffer.alloc(16);
+    header.write('COUICWAL', 0, 'latin1');
+    header.writeUInt32LE(1, 8);
+    header.writeUInt32LE(1, 12);
+    writeFileSync(join(dir, 'wal-0000000001.log'), Buffer.concat([header, frame, payload]));
+    const table = new EntryTable();
+    const tags = new TagRegistry();
+    const claims = new ClaimTable();
+    const { journal } = await Journal.open({ dir, logger }, new ReplayLoader(table, tags, claims));
+    await journal.close();
+    assert.equal(table.size, 1);
+    const st = claims.get('192.0.2.7/32');
+    assert.deepEqual(st, { managed: true, claims: [{ owner: 'fail2ban-sshd', creation: 1_700_000_000, expiration: 0 }] });
+    assert.equal(deriveEntry(st.claims).tag, 'fail2ban-sshd');
+  });
+
+  it('ignore claims come back under their ignore key (the mark), drop claims under the CIDR text', async () => {
+    const dir = tmp();
+    const { j } = await open(dir);
+    await appendBatch(j, (e) => {
+      e.claims(2, '10.0.0.0/8', true, [{ owner: '@a', creation: 1, expiration: 0, tag: 'office' }]);
+      e.claims(0, '10.0.0.0/8', true, [{ owner: '@a', creation: 1, expiration: 0, tag: 'scan' }]);
+    });
+    await j.close();
+    const claims = new ClaimTable();
+    const { journal } = await Journal.open({ dir, logger }, new ReplayLoader(new EntryTable(), new TagRegistry(), claims));
+    await journal.close();
+    assert.equal(claims.get(claimKey(2, '10.0.0.0/8'))?.claims[0]?.tag, 'office');
+    assert.equal(claims.get('10.0.0.0/8')?.claims[0]?.tag, 'scan');
+    assert.equal(claimKey(2, '10.0.0.0/8'), '^10.0.0.0/8');
+  });
+});
+
+function u32(v: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32LE(v, 0);
+  return b;
+}
+
+function f64(v: number): Buffer {
+  const b = Buffer.alloc(8);
+  b.writeDoubleLE(v, 0);
+  return b;
+}

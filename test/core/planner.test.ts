@@ -340,3 +340,108 @@ describe('planner: set reloads', () => {
     assert.deepEqual(ops(plan), ['add 0 10.1.0.0/16 a.couic 0'], 'no removal of 10.0.0.0/8 after the failure');
   });
 });
+
+type FleetOp = ['hold', policy: Policy, text: string, tag: string, creation: number, expiration: number]
+  | ['release', policy: Policy, text: string]
+  | ['revoke', policy: Policy, text: string, before: number];
+const fleet = (node: string, items: FleetOp[]): Req => ({
+  ...base, kind: 'fleet', node, actor: { name: 'fleet', group: 'admin' }, weight: items.length,
+  items: items.map((it) => (it[0] === 'hold'
+    ? { op: 'hold', policy: it[1], cidr: parseCidr(it[2]), tag: it[3], creation: it[4], expiration: it[5] }
+    : it[0] === 'release' ? { op: 'release', policy: it[1], cidr: parseCidr(it[2]) }
+    : { op: 'revoke', policy: it[1], cidr: parseCidr(it[2]), before: it[3] })),
+});
+
+describe('planner: fleet holds (claims of owner @node with their own tag)', () => {
+  it('a hold creates the entry with the node\'s tag and expiration; another node\'s hold keeps it; each release lifts only its own', () => {
+    const w = new World();
+    const rps = w.run([fleet('a', [['hold', 'drop', '192.0.2.7/32', 'fail2ban-sshd', NOW - 10, NOW + 600]])]);
+    assert.equal(rps[0]!.n, 1);
+    assert.deepEqual(w.entries(), [`drop 192.0.2.7/32 fail2ban-sshd ${NOW + 600}`]);
+    assert.equal(w.claimsOn('192.0.2.7/32'), `managed @a:${NOW + 600}`);
+    assert.equal(w.claims.get('192.0.2.7/32')!.claims[0]!.creation, NOW - 10, "the node's creation is kept");
+    w.run([fleet('b', [['hold', 'drop', '192.0.2.7/32', 'fail2ban-recidive', NOW, 0]])]);
+    assert.deepEqual(w.entries(), ['drop 192.0.2.7/32 fail2ban-sshd 0'], 'tag of the oldest claim, permanent as one claim is');
+    w.run([fleet('a', [['release', 'drop', '192.0.2.7/32']])]);
+    assert.deepEqual(w.entries(), ['drop 192.0.2.7/32 fail2ban-recidive 0'], "b's hold stays, with its tag");
+    w.run([fleet('b', [['release', 'drop', '192.0.2.7/32']])]);
+    assert.deepEqual(w.entries(), []);
+    assert.equal(w.claimsOn('192.0.2.7/32'), undefined);
+    const ev = w.seen.filter((e) => e.type !== 'sets_reloaded').map((e) => `${e.type} ${'node' in e ? e.node : ''} ${'origin' in e ? e.origin : ''}`);
+    assert.deepEqual(ev, ['added a fleet', 'updated b fleet', 'updated a fleet', 'removed b fleet']);
+  });
+
+  it("a node's release never lifts this host's own ban; a hold already expired is a release; the same hold again changes nothing", () => {
+    const w = new World();
+    w.run([claim('fail2ban-sshd', [['198.51.100.1/32', 0]]), fleet('a', [['hold', 'drop', '198.51.100.1/32', 'x', NOW, 0]])]);
+    assert.equal(w.claimsOn('198.51.100.1/32'), 'managed fail2ban-sshd:0 @a:0');
+    w.run([fleet('a', [['release', 'drop', '198.51.100.1/32']])]);
+    assert.deepEqual(w.entries(), ['drop 198.51.100.1/32 fail2ban-sshd 0']);
+    w.run([fleet('a', [['hold', 'drop', '198.51.100.1/32', 'x', NOW - 100, NOW]])]);
+    assert.equal(w.claimsOn('198.51.100.1/32'), 'managed fail2ban-sshd:0', 'expired at planning: no claim');
+    w.run([fleet('a', [['hold', 'drop', '198.51.100.1/32', 'x', NOW, 0]])]);
+    const again = w.plan([fleet('a', [['hold', 'drop', '198.51.100.1/32', 'x', NOW, 0]])]);
+    assert.equal(again.plan.ops.length, 0);
+    assert.equal(again.plan.claimChanges.length, 0, 'idempotent: a replayed hold is no change');
+    assert.equal(again.rps[0]!.n, 1);
+  });
+
+  it('a hold on an API entry of this host is recorded and leaves it alone; it takes the entry over when it expires', () => {
+    const w = new World();
+    w.run([create('drop', '203.0.113.0/24', 'ops', NOW + 5)]);
+    w.run([fleet('a', [['hold', 'drop', '203.0.113.0/24', 'remote', NOW, NOW + 100]])]);
+    assert.deepEqual(w.entries(), [`drop 203.0.113.0/24 ops ${NOW + 5}`]);
+    assert.equal(w.claimsOn('203.0.113.0/24'), `unmanaged @a:${NOW + 100}`);
+    w.run([expire('203.0.113.0/24')], NOW + 5);
+    assert.deepEqual(w.entries(), [`drop 203.0.113.0/24 remote ${NOW + 100}`]);
+  });
+
+  it('ignore holds are claims of the ignore store, apart from drop claims on the same CIDR', () => {
+    const w = new World();
+    w.run([fleet('a', [['hold', 'ignore', '10.0.0.0/8', 'office', NOW, 0], ['hold', 'drop', '10.0.0.0/8', 'scan', NOW, 0]])]);
+    assert.deepEqual(w.entries(), ['drop 10.0.0.0/8 scan 0', 'ignore 10.0.0.0/8 office 0']);
+    assert.equal(w.claimsOn('^10.0.0.0/8'), 'managed @a:0');
+    assert.equal(w.claimsOn('10.0.0.0/8'), 'managed @a:0');
+    // An operator's delete of the ignore entry takes its claims, not the drop's.
+    w.run([remove('ignore', '10.0.0.0/8')]);
+    assert.deepEqual(w.entries(), ['drop 10.0.0.0/8 scan 0']);
+    assert.equal(w.claimsOn('^10.0.0.0/8'), undefined);
+    w.run([fleet('a', [['release', 'ignore', '10.0.0.0/8']])]);
+    assert.deepEqual(w.entries(), ['drop 10.0.0.0/8 scan 0']);
+  });
+
+  it('a revocation takes every fleet hold and this host\'s own holds and entry from before it; newer own holds and set entries stay', () => {
+    const w = new World();
+    w.run([
+      fleet('a', [['hold', 'drop', '192.0.2.1/32', 'x', NOW + 50, 0]]),
+      claim('fail2ban-sshd', [['192.0.2.1/32', 0]]),
+      create('drop', '192.0.2.2/32', 'api'),
+      fleet('a', [['hold', 'drop', '192.0.2.2/32', 'x', NOW, 0]]),
+      sets('drop', target([['192.0.2.3/32', 'lan.couic']])),
+    ]);
+    w.run([fleet('a', [['hold', 'drop', '192.0.2.3/32', 'x', NOW, 0]]), claim('fail2ban-sshd', [['192.0.2.4/32', 0]])]);
+    // Revoked at NOW - 1: this host's own claims and entry (created NOW) are newer and stay; fleet claims go whatever their time.
+    const rps = w.run([fleet('b', [['revoke', 'drop', '192.0.2.1/32', NOW - 1], ['revoke', 'drop', '192.0.2.2/32', NOW - 1], ['revoke', 'drop', '192.0.2.3/32', NOW - 1]])], NOW + 1);
+    assert.equal(rps[0]!.n, 3);
+    assert.deepEqual(w.entries(), ['drop 192.0.2.1/32 fail2ban-sshd 0', 'drop 192.0.2.2/32 api 0', 'drop 192.0.2.3/32 lan.couic 0', 'drop 192.0.2.4/32 fail2ban-sshd 0']);
+    assert.equal(w.claimsOn('192.0.2.1/32'), 'managed fail2ban-sshd:0');
+    assert.equal(w.claimsOn('192.0.2.2/32'), undefined);
+    assert.equal(w.claimsOn('192.0.2.3/32'), undefined);
+    // Revoked at NOW: now they go too (the set entry stays).
+    w.run([fleet('b', [['revoke', 'drop', '192.0.2.1/32', NOW], ['revoke', 'drop', '192.0.2.2/32', NOW], ['revoke', 'drop', '192.0.2.3/32', NOW], ['revoke', 'drop', '192.0.2.4/32', NOW]])], NOW + 1);
+    assert.deepEqual(w.entries(), ['drop 192.0.2.3/32 lan.couic 0']);
+    assert.equal(w.claims.size, 0);
+    // A hold published after the revocation stands.
+    w.run([fleet('a', [['hold', 'drop', '192.0.2.1/32', 'x', NOW, 0]])], NOW + 1);
+    assert.deepEqual(w.entries(), ['drop 192.0.2.1/32 x 0', 'drop 192.0.2.3/32 lan.couic 0']);
+  });
+
+  it('a revocation of an entry held by this host and newer fleet-claimed: the entry is remade from what stays', () => {
+    const w = new World();
+    w.run([create('drop', '192.0.2.9/32', 'api')]);
+    w.run([claim('fail2ban-sshd', [['192.0.2.9/32', NOW + 900]])], NOW + 10);
+    w.run([fleet('b', [['revoke', 'drop', '192.0.2.9/32', NOW + 5]])], NOW + 20);
+    assert.deepEqual(w.entries(), [`drop 192.0.2.9/32 fail2ban-sshd ${NOW + 900}`], 'the API entry (from before) went, the newer claim made it again');
+    assert.equal(w.claimsOn('192.0.2.9/32'), `managed fail2ban-sshd:${NOW + 900}`);
+  });
+});

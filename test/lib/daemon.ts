@@ -35,6 +35,8 @@ export interface DaemonOptions {
   readonly workingDir?: string;
   /** `[dataplane]` capacities; defaults are small. */
   readonly dataplane?: Readonly<Partial<Record<'drop_exact' | 'drop_cidr' | 'ignore_exact' | 'ignore_cidr', number>>>;
+  /** `[dataplane] helper`: another helper binary (e.g. a script running it in a namespace). */
+  readonly helper?: string;
   /** Extra environment for the daemon (e.g. LOG level). */
   readonly env?: Readonly<Record<string, string>>;
   /** How long to wait for the socket to answer. @default 20000 */
@@ -188,6 +190,7 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<Daemon> {
     '',
     '[dataplane]',
     ...Object.entries(cap).map(([k, v]) => `${k} = ${v}`),
+    ...(opts.helper === undefined ? [] : [`helper = ${q(opts.helper)}`]),
     '',
     opts.extraToml ?? '',
     '',

@@ -32,6 +32,7 @@ const LAYERS: Readonly<Record<string, number>> = {
   cli: 11,
   'cli/commands': 12,
   'api/handlers': 12,
+  fleet: 13,
   daemon: 20,
   man: 21, // the manual pages, from the CLI's and the daemon's definitions
 };

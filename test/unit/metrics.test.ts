@@ -34,7 +34,7 @@ const snap = { dropCount: 12, ignoreCount: 1, raw };
 describe('OpenMetrics output', () => {
   it('is Couic\'s output, then our families, then # EOF', () => {
     const couic = openMetrics(src, snap);
-    const full = openMetrics(src, snap, health);
+    const full = openMetrics(src, snap, { health });
     assert.ok(full.startsWith(couic.slice(0, -'# EOF\n'.length)));
     assert.ok(full.endsWith('\n# EOF\n'));
     for (const line of [
@@ -48,7 +48,7 @@ describe('OpenMetrics output', () => {
   });
 
   it('promtool check metrics flags only Couic\'s two _total gauges', (t) => {
-    const r = spawnSync('promtool', ['check', 'metrics'], { input: openMetrics(src, snap, health), encoding: 'utf8' });
+    const r = spawnSync('promtool', ['check', 'metrics'], { input: openMetrics(src, snap, { health }), encoding: 'utf8' });
     if (r.error !== undefined) {
       t.skip('promtool not installed (apt-get install prometheus)');
       return;

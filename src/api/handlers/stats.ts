@@ -137,8 +137,16 @@ function healthFamilies(l: string[], family: Family, h: Health): void {
   one('couic_helper_restarts_total', 'Restarts of couic-helper since the start.', 'counter', h.helperRestarts);
 }
 
-/** The OpenMetrics text of §5, byte for byte, then our health families (when `health` is given). */
-export function openMetrics(src: StatsSource, s: StatsSnapshot, health?: Health): string {
+/** What the OpenMetrics text adds after Couic's families. */
+export interface MoreMetrics {
+  /** Our health families (queue, journal, helper). */
+  readonly health?: Health;
+  /** More families, already rendered (the fleet's, peering's gauges). */
+  readonly families?: readonly string[];
+}
+
+/** The OpenMetrics text of §5, byte for byte, then our health families and `more.families`, before the EOF. */
+export function openMetrics(src: StatsSource, s: StatsSnapshot, more: MoreMetrics = {}): string {
   const l: string[] = [];
   const family: Family = (name, help, type) => {
     l.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
@@ -158,8 +166,8 @@ export function openMetrics(src: StatsSource, s: StatsSnapshot, health?: Health)
     family(`couic_${policy}_tag_rx_bytes_total`, `Number of bytes ${verb} per tag.`, 'counter');
     for (const t of tags) l.push(`couic_${policy}_tag_rx_bytes_total{tag="${t.tag}"} ${t.bytes}`);
   }
-  if (health !== undefined) healthFamilies(l, family, health);
-  l.push('# EOF');
+  if (more.health !== undefined) healthFamilies(l, family, more.health);
+  l.push(...(more.families ?? []), '# EOF');
   return `${l.join('\n')}\n`;
 }
 
@@ -178,7 +186,14 @@ function wantsPrometheus(query: URLSearchParams): boolean {
   return all[0] === 'prometheus';
 }
 
-export function statsHandlers(src: StatsSource, health?: HealthSource): HandlerTable {
+/** Where the metrics route reads our families beyond Couic's. */
+export interface MoreMetricsSources {
+  readonly health?: HealthSource;
+  /** More OpenMetrics families (the fleet's gauges), none by default. */
+  readonly families?: () => readonly string[];
+}
+
+export function statsHandlers(src: StatsSource, more: MoreMetricsSources = {}): HandlerTable {
   const global: Handler = async () => jsonText(200, statsJson(await readStats(src)));
   const tags: Handler = async (ctx) => {
     const errors: FieldErrors = {};
@@ -190,7 +205,12 @@ export function statsHandlers(src: StatsSource, health?: HealthSource): HandlerT
   const metrics: Handler = async (ctx) => {
     const prom = wantsPrometheus(ctx.query);
     const s = await readStats(src);
-    if (prom) return { status: 200, text: openMetrics(src, s, health?.()), contentType: OPENMETRICS_TYPE };
+    if (prom) {
+      const health = more.health?.();
+      const families = more.families?.();
+      const text = openMetrics(src, s, { ...(health === undefined ? {} : { health }), ...(families === undefined ? {} : { families }) });
+      return { status: 200, text, contentType: OPENMETRICS_TYPE };
+    }
     return jsonText(200, metricsJson(src, s));
   };
   return { 'stats.global': global, 'stats.tags': tags, metrics };

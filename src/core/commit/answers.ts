@@ -59,6 +59,10 @@ const ANSWERS: { readonly [K in ReqKind]: AnswerFn<K> } = {
     }
     req.resolve(undefined);
   },
+  fleet(req, rp, { log }) {
+    log.debug({ node: req.node, items: req.items.length, applied: rp.n }, 'fleet changes applied');
+    req.resolve(rp.n);
+  },
   sets(req, rp, { log }) {
     const a = req.actor;
     log.info({ client: a.name, group: a.group, policy: req.policy, ...rp.counts }, `sets reload: policy=${req.policy}, updated=${rp.counts?.updated ?? 0}, removed=${rp.counts?.removed ?? 0}, created=${rp.counts?.created ?? 0}`);

@@ -45,8 +45,8 @@ export interface CommitterOptions {
   readonly waiting: () => number;
   /** The batch is about to be committed: no plan may be made ahead on it any more. */
   readonly committing: (plan: Plan) => void;
-  /** Claims changed: re-arm the claim expiry. */
-  readonly claimsChanged: () => void;
+  /** The claims of `keys` changed (committed): re-arm the claim expiry, tell the listeners. */
+  readonly claimsChanged: (keys: Iterable<string>) => void;
   /** A claims-sync could not plan some keys: retry them at `at` (unix seconds). */
   readonly retryClaims: (keys: readonly string[], at: number) => void;
   /** After a commit: the journal may be due for compaction. */
@@ -156,7 +156,7 @@ export class Committer {
       const claims = k < 0 ? allClaims : plan.committedClaims(committedOps, committedReqs);
       if (claims.size > 0) {
         for (const [key, st] of claims) this.#o.claims.set(key, st);
-        this.#o.claimsChanged();
+        this.#o.claimsChanged(claims.keys());
       }
       answer(batch, plan.reqs, committedReqs, { log: this.#log, now, retryClaims: this.#o.retryClaims });
       plan.committed = k < 0;

@@ -7,7 +7,7 @@
 import { RecordEncoder } from '../journal/journal.js';
 import { PLANNED, type OpList } from '../plan/op-list.js';
 import type { Plan } from '../plan/plan.js';
-import { claimStore, type ClaimState } from '../state/claims.js';
+import { claimCidr, claimStore, type ClaimState } from '../state/claims.js';
 import type { KeyState } from './state-commit.js';
 
 /** Appends the records of ops [from, to). */
@@ -34,7 +34,7 @@ export function encoderFor(plan: Plan): RecordEncoder {
 
 /** Appends the claim state of each key of `claims` (undefined: unclaimed). */
 export function journalClaims(enc: RecordEncoder, claims: ReadonlyMap<string, ClaimState | undefined>): void {
-  for (const [key, st] of claims) enc.claims(claimStore(key), key, st?.managed ?? false, st?.claims ?? []);
+  for (const [key, st] of claims) enc.claims(claimStore(key), claimCidr(key), st?.managed ?? false, st?.claims ?? []);
 }
 
 /**
@@ -56,7 +56,7 @@ export function undoFrame(
   }
   for (const key of new Set(plan.claimChanges.map((c) => c.key))) {
     const st = kept.has(key) ? kept.get(key) : committedClaims(key);
-    enc.claims(claimStore(key), key, st?.managed ?? false, st?.claims ?? []);
+    enc.claims(claimStore(key), claimCidr(key), st?.managed ?? false, st?.claims ?? []);
   }
   return enc;
 }

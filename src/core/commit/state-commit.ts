@@ -107,12 +107,13 @@ export class StateCommit {
               expiration: slot === undefined ? 0 : t.expiration[slot]!, creation: slot === undefined ? 0 : t.creation[slot]!,
               origin: traits!.origin,
             };
-            events.push(expired ? ev : { ...ev, actor: req.actor.name });
+            events.push(expired ? ev : { ...ev, actor: req.actor.name, ...(req.kind === 'fleet' ? { node: req.node } : {}) });
           } else {
             const metadata = req.kind === 'create' ? req.entry.metadata : undefined;
             events.push({
               type: kind === PLANNED.ADD ? 'added' : 'updated', policy, cidr, tag,
               expiration: c.expiration[i]!, creation: c.creation[i]!, actor: req.actor.name, origin: traits!.origin,
+              ...(req.kind === 'fleet' ? { node: req.node } : {}),
               ...(metadata === undefined ? {} : { metadata }),
             });
           }

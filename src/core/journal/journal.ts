@@ -20,6 +20,12 @@
  *          n x (u8 ownerLen, owner (latin1), u32 creation, f64 expiration)
  *                                                 the claims on a drop CIDR
  *                                                 (n = 0: none), src/core/state/claims.ts
+ *   CLAIMS2 5  as CLAIMS, each claim followed by u8 t, tag (utf8, t - 1
+ *          bytes; t = 0: no tag of its own):
+ *          claims that carry a tag of their own (a fleet node's hold) or
+ *          claims on an ignore CIDR (store 2-3); CLAIMS stays what is
+ *          written for every other claim state, so a journal without
+ *          fleet claims is the same as before the fleet existed
  *
  * Replay = the snapshot (if any) then every wal with seq >= its walSeq, in
  * order. A torn or corrupt frame ends a file: in the last wal (a crash
@@ -40,12 +46,15 @@ export const REC_PUT = 1;
 export const REC_DEL = 2;
 export const REC_END = 3;
 export const REC_CLAIMS = 4;
+export const REC_CLAIMS2 = 5;
 
-/** One owner's claim on a drop CIDR (src/core/state/claims.ts). Owners are ASCII, at most 64 bytes. */
+/** One owner's claim on a CIDR (src/core/state/claims.ts). Owners are ASCII, at most 65 bytes. */
 export interface JournalClaim {
   readonly owner: string;
   readonly creation: number;
   readonly expiration: number;
+  /** The tag the claim gives its entry ('' = untagged); absent = the owner's name (at most 254 bytes). */
+  readonly tag?: string;
 }
 
 /** Frames up to this size are written synchronously (see append). */
@@ -252,16 +261,17 @@ export class RecordEncoder {
     this.#frameRecords += 1;
   }
 
-  /** The whole claim state of a drop CIDR (an empty list = unclaimed). */
+  /** The whole claim state of a CIDR (an empty list = unclaimed); `key` is the CIDR text, `store` its entry store. */
   claims(store: number, key: string, managed: boolean, claims: readonly JournalClaim[]): void {
     this.#open();
+    const v2 = store >= 2 || claims.some((c) => c.tag !== undefined);
     const kl = key.length;
     let size = 6 + kl;
-    for (const c of claims) size += 13 + c.owner.length;
+    for (const c of claims) size += 14 + c.owner.length + (c.tag === undefined ? 0 : Buffer.byteLength(c.tag));
     this.#ensure(size);
     const b = this.#buf;
     let o = this.#off;
-    b[o] = REC_CLAIMS;
+    b[o] = v2 ? REC_CLAIMS2 : REC_CLAIMS;
     b[o + 1] = store;
     b[o + 2] = kl;
     b.write(key, o + 3, kl, 'latin1');
@@ -277,6 +287,11 @@ export class RecordEncoder {
       b.writeUInt32LE(c.creation >>> 0, o);
       b.writeDoubleLE(c.expiration, o + 4);
       o += 12;
+      if (v2) {
+        const tl = c.tag === undefined ? 0 : b.write(c.tag, o + 1, Math.min(254, Buffer.byteLength(c.tag)), 'utf8');
+        b[o] = c.tag === undefined ? 0 : tl + 1;
+        o += 1 + tl;
+      }
     }
     this.#off = o;
     this.#records += 1;
@@ -376,7 +391,8 @@ export function parseFrames(buf: Buffer, start: number, sink: ReplaySink): Parse
         sink.del(store, buf.toString('latin1', p + 3, p + 3 + kl));
         p += 3 + kl;
         records += 1;
-      } else if (type === REC_CLAIMS) {
+      } else if (type === REC_CLAIMS || type === REC_CLAIMS2) {
+        const v2 = type === REC_CLAIMS2;
         const store = buf[p + 1]!;
         const kl = buf[p + 2]!;
         let q = p + 3 + kl;
@@ -388,11 +404,21 @@ export function parseFrames(buf: Buffer, start: number, sink: ReplaySink): Parse
         const claims: JournalClaim[] = [];
         for (let i = 0; i < n; i += 1) {
           const ol = q < pEnd ? buf[q]! : 0;
-          if (q + 13 + ol > pEnd) { bad = true; break; }
+          if (q + 13 + ol + (v2 ? 1 : 0) > pEnd) { bad = true; break; }
           const owner = buf.toString('latin1', q + 1, q + 1 + ol);
           q += 1 + ol;
-          claims.push({ owner, creation: buf.readUInt32LE(q), expiration: buf.readDoubleLE(q + 4) });
+          const creation = buf.readUInt32LE(q);
+          const expiration = buf.readDoubleLE(q + 4);
           q += 12;
+          if (!v2) {
+            claims.push({ owner, creation, expiration });
+            continue;
+          }
+          const t = buf[q]!;
+          const tl = t === 0 ? 0 : t - 1;
+          if (q + 1 + tl > pEnd) { bad = true; break; }
+          claims.push(t === 0 ? { owner, creation, expiration } : { owner, creation, expiration, tag: buf.toString('utf8', q + 1, q + 1 + tl) });
+          q += 1 + tl;
         }
         if (bad) break;
         p = q;

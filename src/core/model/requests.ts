@@ -8,10 +8,13 @@
  */
 import type { Actor, Cidr, CreateRequest, PeerJob, Policy } from '../../domain/types.js';
 import type { BatchRequest } from '../queue/batcher.js';
-import type { BanItem, SetTarget, SetTargets } from './types.js';
+import type { BanItem, FleetItem, SetTarget, SetTargets } from './types.js';
 
 /** The actor of the core's own mutations (expiry, claim sync, set reloads at start). */
 export const SYSTEM_ACTOR: Actor = { name: 'couic', group: 'admin' };
+
+/** The actor of the fleet's changes (src/fleet); the events also name the node. */
+export const FLEET_ACTOR: Actor = { name: 'fleet', group: 'admin' };
 
 interface ReqBase extends BatchRequest {
   /** Time (ms) past which the request stops waiting for a restarting helper. */
@@ -80,18 +83,25 @@ export interface ClaimSyncReq extends ReqBase {
   readonly keys: readonly string[];
 }
 
-export type Req = CreateReq | RemoveReq | PeerReq | ExpireReq | SetsReq | ClaimReq | UnclaimReq | FlushReq | ClaimSyncReq;
+/** Changes of fleet node `node` (src/fleet), applied as its claims (owner '@node'). */
+export interface FleetReq extends ReqBase {
+  readonly kind: 'fleet';
+  readonly node: string;
+  readonly items: readonly FleetItem[];
+}
+
+export type Req = CreateReq | RemoveReq | PeerReq | ExpireReq | SetsReq | ClaimReq | UnclaimReq | FlushReq | ClaimSyncReq | FleetReq;
 export type ReqKind = Req['kind'];
 export type ReqOf<K extends ReqKind> = Extract<Req, { kind: K }>;
 
 /**
  * Where a committed change came from: the Couic entry routes (`api`), a
  * peer body (`peer`), the owner-held bans (`bans`), expiry (`expiry`: an
- * entry's or its last claim's). Consumers that share changes with other
- * hosts (reporting, peering, the fleet) tell their own from what they
- * received by it.
+ * entry's or its last claim's), another fleet node (`fleet`, src/fleet).
+ * Consumers that share changes with other hosts (reporting, peering, the
+ * fleet) tell their own from what they received by it.
  */
-export type ChangeOrigin = 'api' | 'peer' | 'bans' | 'expiry';
+export type ChangeOrigin = 'api' | 'peer' | 'bans' | 'expiry' | 'fleet';
 
 export interface KindTraits {
   /** May be planned on top of the batch in flight (commit/pipeline.ts). */
@@ -120,4 +130,5 @@ export const KINDS: { readonly [K in ReqKind]: KindTraits } = {
   flush: { ahead: false, streamed: true, expires: false, origin: 'bans' },
   // claims-sync deletes entries whose last claim expired: an expiry too
   'claims-sync': { ahead: false, streamed: true, expires: true, origin: 'expiry' },
+  fleet: { ahead: false, streamed: true, expires: false, origin: 'fleet' },
 };

@@ -32,6 +32,23 @@ export interface BanItem {
   readonly expiration: number;
 }
 
+/**
+ * One change a fleet node made to what it holds (src/fleet): a hold with
+ * the tag, creation and expiration it holds the CIDR with, its release, or
+ * an operator's fleet-wide delete: every fleet hold goes, and this host's
+ * own holds (and entry) created at or before `before` (unix seconds).
+ */
+export type FleetItem =
+  | { readonly op: 'hold'; readonly policy: Policy; readonly cidr: Cidr; readonly tag: string; readonly creation: number; readonly expiration: number }
+  | { readonly op: 'release'; readonly policy: Policy; readonly cidr: Cidr }
+  | { readonly op: 'revoke'; readonly policy: Policy; readonly cidr: Cidr; readonly before: number };
+
+/** What the fleet applies: a node's changes, in the order the node made them. */
+export interface FleetService {
+  /** Applies `items` of fleet node `node`; resolves with the number applied (never refused as busy). */
+  applyFleet(node: string, items: readonly FleetItem[]): Promise<number>;
+}
+
 /** A claim of `owner` as GET /v1/bans/{owner} lists it. */
 export interface BanClaim {
   readonly cidr: string;

@@ -1,26 +1,33 @@
 /**
- * Planning of owner-held claims (`/v1/bans/{owner}`, state/claims.ts): each
- * request kind as one function, and the two hooks the other planners call
- * when a drop entry with claims is taken over by a set (unmanageClaims) or
- * goes away by expiry or set reload (adoptByClaims).
+ * Planning of owner-held claims (`/v1/bans/{owner}`, and the fleet nodes'
+ * holds, state/claims.ts): each request kind as one function, and the two
+ * hooks the other planners call when an entry with claims is taken over by
+ * a set (unmanageClaims) or goes away by expiry or set reload (adoptByClaims).
  */
 import type { Cidr } from '../../domain/types.js';
 import type { AppError } from '../../errors.js';
 import { StoredCidr } from '../../net/keys.js';
-import type { ClaimReq, ClaimSyncReq, FlushReq, UnclaimReq } from '../model/requests.js';
+import { isSetTag } from '../../domain/rules.js';
+import type { ClaimReq, ClaimSyncReq, FleetReq, FlushReq, UnclaimReq } from '../model/requests.js';
+import type { FleetItem } from '../model/types.js';
 import {
+  claimCidr,
   claimIndex,
+  claimKey,
   claimStore,
+  fleetOwner,
+  isFleetOwner,
   deriveEntry,
   pruneClaims,
   removeClaim,
   sameClaims,
+  putClaim,
   sameState,
   upsertClaim,
   type Claim,
   type ClaimState,
 } from '../state/claims.js';
-import { storeFamily } from '../state/table.js';
+import { storeFamily, storeIndex } from '../state/table.js';
 import type { ReqPlan } from './plan.js';
 import type { PlanScope } from './scope.js';
 
@@ -38,21 +45,22 @@ export function planClaims(
   s: PlanScope, key: string, prev: ClaimState | undefined, claims: readonly Claim[], takeover: ClaimTakeover, cidr?: Cidr,
 ): AppError | undefined {
   const store = claimStore(key);
-  const cur = s.entry(store, key);
+  const text = claimCidr(key);
+  const cur = s.entry(store, text);
   const adopt = takeover === 'adopt';
   let managed = adopt || (prev?.managed ?? false);
   if (claims.length === 0) {
-    if (cur !== undefined && managed) s.delete(store, cidr ?? key, cur);
+    if (cur !== undefined && managed) s.delete(store, cidr ?? text, cur);
   } else if (cur === undefined) {
     const d = deriveEntry(claims);
-    const err = s.addAbsent(store, cidr ?? key, d.tag, d.expiration);
+    const err = s.addAbsent(store, cidr ?? text, d.tag, d.expiration);
     if (err !== undefined) return err;
     managed = true;
   } else if (managed) {
     const d = deriveEntry(claims);
     const adopting = adopt && prev?.managed !== true;
     if (cur.tag !== d.tag || cur.expiration !== d.expiration || adopting) {
-      const at = cidr ?? new StoredCidr(storeFamily(store), key);
+      const at = cidr ?? new StoredCidr(storeFamily(store), text);
       // Taken over, it is a new entry of the claims; else it keeps its creation.
       if (adopting) s.replace(store, at, cur, d.tag, d.expiration);
       else s.update(store, at, cur, d.tag, d.expiration);
@@ -64,21 +72,21 @@ export function planClaims(
 }
 
 /**
- * A drop entry with claims is going away by expiry or set reload: the
- * live claims take it over (or it goes, with the claims, when none is
- * live). Returns false when `key` has no claims (plain removal).
+ * An entry with claims is going away by expiry or set reload: the live
+ * claims take it over (or it goes, with the claims, when none is live).
+ * Returns false when CIDR `text` of `store` has no claims (plain removal).
  */
-export function adoptByClaims(s: PlanScope, store: number, key: string): boolean {
-  if (store >= 2) return false;
+export function adoptByClaims(s: PlanScope, store: number, text: string): boolean {
+  const key = claimKey(store, text);
   const prev = s.claimsOf(key);
   if (prev === undefined) return false;
   planClaims(s, key, prev, pruneClaims(prev.claims, s.now), 'adopt');
   return true;
 }
 
-/** A set entry now holds `key`: its claims stay recorded but no longer manage the entry. */
-export function unmanageClaims(s: PlanScope, store: number, key: string): void {
-  if (store >= 2) return;
+/** A set entry now holds CIDR `text` of `store`: its claims stay recorded but no longer manage the entry. */
+export function unmanageClaims(s: PlanScope, store: number, text: string): void {
+  const key = claimKey(store, text);
   const prev = s.claimsOf(key);
   if (prev !== undefined && prev.managed) s.setClaims(key, { managed: false, claims: prev.claims });
 }
@@ -127,4 +135,55 @@ export function planClaimSync(s: PlanScope, req: ClaimSyncReq, rp: ReqPlan): voi
     // sync: the key left the due heap when popped, so requeue it.
     if (planClaims(s, key, prev, pruneClaims(prev.claims, s.now), 'keep') !== undefined) (rp.retry ??= []).push(key);
   }
+}
+
+/**
+ * The fleet (src/fleet): other nodes' holds, their releases, and an
+ * operator's fleet-wide delete. A hold is the claim of owner '@node' with
+ * the tag, creation and expiration the node holds it with (one already
+ * expired is a release). A revocation takes off the CIDR every fleet claim
+ * (the fleet applies in stream order: any hold it holds was published
+ * before the delete), and this host's own claims and entry created at or
+ * before `before` (a set entry stays). rp.n = items applied.
+ */
+export function planFleet(s: PlanScope, req: FleetReq, rp: ReqPlan): void {
+  const owner = fleetOwner(req.node);
+  for (const it of req.items) {
+    const store = storeIndex(it.policy, it.cidr.family);
+    const key = claimKey(store, it.cidr.text);
+    const prev = s.claimsOf(key);
+    const base = prev === undefined ? [] : pruneClaims(prev.claims, s.now);
+    rp.error = it.op === 'revoke' ? planRevoke(s, store, key, prev, base, it) : planHold(s, key, prev, base, owner, it);
+    if (rp.error !== undefined) break;
+    rp.n += 1;
+  }
+}
+
+function planHold(
+  s: PlanScope, key: string, prev: ClaimState | undefined, base: readonly Claim[], owner: string, it: FleetItem,
+): AppError | undefined {
+  let claims: readonly Claim[];
+  if (it.op === 'hold' && (it.expiration === 0 || it.expiration > s.now)) {
+    claims = putClaim(base, { owner, creation: it.creation, expiration: it.expiration, tag: it.tag });
+  } else {
+    claims = removeClaim(base, owner);
+  }
+  if (prev !== undefined && sameClaims(prev.claims, claims) && s.entry(claimStore(key), it.cidr.text) !== undefined) return undefined;
+  return planClaims(s, key, prev, claims, 'keep', it.cidr);
+}
+
+function planRevoke(
+  s: PlanScope, store: number, key: string, prev: ClaimState | undefined, base: readonly Claim[], it: Extract<FleetItem, { op: 'revoke' }>,
+): AppError | undefined {
+  const claims = base.filter((c) => !isFleetOwner(c.owner) && c.creation > it.before);
+  const cur = s.entry(store, it.cidr.text);
+  let state = prev;
+  if (cur !== undefined && prev?.managed !== true && !isSetTag(cur.tag) && cur.creation <= it.before) {
+    // An entry of its own (API or peer) from before the revocation: it goes;
+    // newer claims, if any, then make a new one (managed).
+    s.delete(store, it.cidr, cur);
+    state = prev === undefined ? undefined : { managed: false, claims: prev.claims };
+  }
+  if (state === undefined && claims.length === 0) return undefined;
+  return planClaims(s, key, state, claims, 'keep', it.cidr);
 }

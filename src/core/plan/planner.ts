@@ -3,10 +3,10 @@
  * table maps each request kind to its planning function; planRequest runs
  * the one for `req` in a fresh PlanScope. The planners themselves live by
  * subject: entries.ts (create, remove, peer, expire), claims.ts (the
- * `/v1/bans` claims), sets.ts (set reloads).
+ * `/v1/bans` claims, the fleet's holds), sets.ts (set reloads).
  */
 import type { Req, ReqKind, ReqOf } from '../model/requests.js';
-import { planClaim, planClaimSync, planFlush, planUnclaim } from './claims.js';
+import { planClaim, planClaimSync, planFleet, planFlush, planUnclaim } from './claims.js';
 import { planCreate, planExpire, planPeer, planRemove } from './entries.js';
 import { newReqPlan, type Plan, type ReqPlan } from './plan.js';
 import { PlanScope, type PlannerContext } from './scope.js';
@@ -24,6 +24,7 @@ const PLANNERS: { readonly [K in ReqKind]: PlanFn<K> } = {
   unclaim: planUnclaim,
   flush: planFlush,
   'claims-sync': planClaimSync,
+  fleet: planFleet,
 };
 
 /** Plans `req`, request `r` of the plan's batch, at `now` (unix seconds). */

@@ -15,7 +15,7 @@ import type { Cidr, Policy } from '../../domain/types.js';
 import type { AppError } from '../../errors.js';
 import { cidrKeyNum, keyPrefixLen } from '../../net/keys.js';
 import { v4KeyNum } from '../../net/v4-key.js';
-import type { ClaimState, ClaimTable } from '../state/claims.js';
+import { claimKey, type ClaimState, type ClaimTable } from '../state/claims.js';
 import { mapSlotOf, storeIndex, type EntryTable } from '../state/table.js';
 import type { TagRegistry } from '../state/tags.js';
 import { PLANNED, type PlannedKind } from './op-list.js';
@@ -116,7 +116,7 @@ export class PlanScope {
     return k4 >= 0 ? this.#ctx.table.slotOfV4(store, k4) : this.#ctx.table.slotOf(store, key);
   }
 
-  /** The claims on drop `key` once the plan (and its base) is applied. */
+  /** The claims on claim `key` (state/claims.ts claimKey) once the plan (and its base) is applied. */
   claimsOf(key: string): ClaimState | undefined {
     for (let p: Plan | undefined = this.plan; p !== undefined; p = p.base) {
       const o = p.claimOverlay.get(key);
@@ -130,7 +130,7 @@ export class PlanScope {
     return this.#ctx.claims.keysOf(owner);
   }
 
-  /** Plans `state` as the claims on drop `key` (undefined: unclaimed). */
+  /** Plans `state` as the claims on claim `key` (undefined: unclaimed). */
   setClaims(key: string, state: ClaimState | undefined): void {
     this.plan.setClaim(this.r, key, state);
   }
@@ -227,7 +227,8 @@ export class PlanScope {
     if (cur === undefined) return notFoundError(cidr.text);
     if (sets === 'refuse' && isSetTag(cur.tag)) return setEntryError();
     this.delete(store, cidr, cur);
-    if (store < 2 && this.claimsOf(cidr.text) !== undefined) this.setClaims(cidr.text, undefined);
+    const key = claimKey(store, cidr.text);
+    if (this.claimsOf(key) !== undefined) this.setClaims(key, undefined);
     return undefined;
   }
 }

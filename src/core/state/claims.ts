@@ -2,14 +2,16 @@
  * Owner-held claims on drop CIDRs (docs/api-extensions.md, "Bans held by
  * owners"): the state behind `/v1/bans/{owner}`, for fail2ban.
  *
- * Per drop CIDR (its canonical text is the key: IPv6 keys contain ':', so
- * one Map serves both families) a ClaimState lists the claims in the order
- * they were made (a prolong keeps a claim's place) and says whether the
- * drop entry is *managed*, i.e. exists because of the claims:
+ * Per CIDR of a policy (the key: a drop CIDR's canonical text, an ignore
+ * CIDR's text behind IGNORE_MARK; IPv6 texts contain ':', so one Map serves
+ * every store) a ClaimState lists the claims in the order they were made (a
+ * prolong keeps a claim's place) and says whether the entry is *managed*,
+ * i.e. exists because of the claims:
  *
- *   - managed: the entry's tag is the owner of the oldest claim, its
- *     expiration 0 if any claim is permanent, else the latest; it goes with
- *     the last claim;
+ *   - managed: the entry's tag is the tag of the oldest claim (its owner's
+ *     name unless the claim carries a tag of its own, as a fleet node's
+ *     hold does), its expiration 0 if any claim is permanent, else the
+ *     latest; it goes with the last claim;
  *   - not managed (an API, peer or set entry was there first, or a set took
  *     the CIDR over): the claims are recorded and leave the entry alone;
  *     when that entry goes away by expiry or set reload while claims are
@@ -24,15 +26,52 @@ import type { JournalClaim } from '../journal/journal.js';
 
 export type Claim = JournalClaim;
 
+/**
+ * Marks a claim key of the ignore policy. `/v1/bans` claims are drop
+ * claims; the fleet (src/fleet) also holds ignore CIDRs when it shares
+ * that policy. The mark is no character of a CIDR text.
+ */
+export const IGNORE_MARK = '^';
+
+/**
+ * Owners of fleet nodes' holds: '@' + the node's name. No `/v1/bans` owner
+ * can start with '@' (tag rules), so a fleet claim is never a local one.
+ */
+export const FLEET_OWNER_PREFIX = '@';
+
+export function fleetOwner(node: string): string {
+  return FLEET_OWNER_PREFIX + node;
+}
+
+export function isFleetOwner(owner: string): boolean {
+  return owner.startsWith(FLEET_OWNER_PREFIX);
+}
+
+/** The claim key of CIDR text `cidr` in entry store `store` (0-1 drop, 2-3 ignore). */
+export function claimKey(store: number, cidr: string): string {
+  return store >= 2 ? IGNORE_MARK + cidr : cidr;
+}
+
+/** The CIDR text of a claim key. */
+export function claimCidr(key: string): string {
+  return key.startsWith(IGNORE_MARK) ? key.slice(1) : key;
+}
+
+/** The tag a claim gives the entry it manages. */
+export function claimTag(c: Claim): string {
+  return c.tag ?? c.owner;
+}
+
 export interface ClaimState {
   readonly managed: boolean;
   /** Oldest first. Never empty in a committed state. */
   readonly claims: readonly Claim[];
 }
 
-/** Drop store of a claim key (0 = IPv4, 1 = IPv6). */
-export function claimStore(key: string): 0 | 1 {
-  return key.includes(':') ? 1 : 0;
+/** Entry store of a claim key (0-1 drop, 2-3 ignore; odd = IPv6). */
+export function claimStore(key: string): 0 | 1 | 2 | 3 {
+  const v6 = key.includes(':') ? 1 : 0;
+  return key.startsWith(IGNORE_MARK) ? (2 + v6) as 2 | 3 : v6;
 }
 
 /** True when `c` is still live at `now` (unix seconds). */
@@ -46,7 +85,7 @@ export function pruneClaims(claims: readonly Claim[], now: number): readonly Cla
   return claims;
 }
 
-/** The drop entry `claims` (non-empty) call for: tag = oldest owner, expiration 0 if any is permanent, else the latest. */
+/** The entry `claims` (non-empty) call for: tag = the oldest claim's, expiration 0 if any is permanent, else the latest. */
 export function deriveEntry(claims: readonly Claim[]): { tag: string; expiration: number } {
   let exp = 0;
   let permanent = false;
@@ -54,7 +93,8 @@ export function deriveEntry(claims: readonly Claim[]): { tag: string; expiration
     if (c.expiration === 0) permanent = true;
     else if (c.expiration > exp) exp = c.expiration;
   }
-  return { tag: claims[0]?.owner ?? '', expiration: permanent ? 0 : exp };
+  const first = claims[0];
+  return { tag: first === undefined ? '' : claimTag(first), expiration: permanent ? 0 : exp };
 }
 
 export function sameClaims(a: readonly Claim[], b: readonly Claim[]): boolean {
@@ -63,7 +103,7 @@ export function sameClaims(a: readonly Claim[], b: readonly Claim[]): boolean {
   for (let i = 0; i < a.length; i += 1) {
     const x = a[i]!;
     const y = b[i]!;
-    if (x.owner !== y.owner || x.expiration !== y.expiration || x.creation !== y.creation) return false;
+    if (x.owner !== y.owner || x.expiration !== y.expiration || x.creation !== y.creation || x.tag !== y.tag) return false;
   }
   return true;
 }
@@ -87,6 +127,21 @@ export function upsertClaim(claims: readonly Claim[], owner: string, expiration:
   if (c.expiration === expiration) return claims;
   const out = claims.slice();
   out[i] = { owner, creation: c.creation, expiration };
+  return out;
+}
+
+/**
+ * `claims` with claim `c` of its owner: replaced in place (creation and tag
+ * as `c` says, e.g. a fleet node's hold as that node holds it), appended
+ * when the owner held none. The same array when nothing changes.
+ */
+export function putClaim(claims: readonly Claim[], c: Claim): readonly Claim[] {
+  const i = claimIndex(claims, c.owner);
+  if (i < 0) return [...claims, c];
+  const o = claims[i]!;
+  if (o.creation === c.creation && o.expiration === c.expiration && o.tag === c.tag) return claims;
+  const out = claims.slice();
+  out[i] = c;
   return out;
 }
 
@@ -159,7 +214,12 @@ class DueHeap {
   }
 }
 
-/** The committed claims: key -> state, owner -> keys, and the expiry heap. */
+/**
+ * The committed claims: key -> state, owner -> keys, and the expiry heap.
+ * Fleet owners ('@node') are not in the owner index: nothing asks for a
+ * fleet node's keys (`/v1/bans/{owner}` cannot name one), and a cold join
+ * of a million fleet holds would only grow it.
+ */
 export class ClaimTable {
   readonly #byKey = new Map<string, ClaimState>();
   readonly #byOwner = new Map<string, Set<string>>();
@@ -219,7 +279,7 @@ export class ClaimTable {
     const next = state !== undefined && state.claims.length > 0 ? state : undefined;
     if (old !== undefined) {
       for (const c of old.claims) {
-        if (next !== undefined && claimIndex(next.claims, c.owner) >= 0) continue;
+        if (isFleetOwner(c.owner) || (next !== undefined && claimIndex(next.claims, c.owner) >= 0)) continue;
         const ks = this.#byOwner.get(c.owner);
         if (ks !== undefined) {
           ks.delete(key);
@@ -236,7 +296,7 @@ export class ClaimTable {
     this.#claims += next.claims.length;
     for (const c of next.claims) {
       const oi = old === undefined ? -1 : claimIndex(old.claims, c.owner);
-      if (oi < 0) {
+      if (oi < 0 && !isFleetOwner(c.owner)) {
         let ks = this.#byOwner.get(c.owner);
         if (ks === undefined) {
           ks = new Set();

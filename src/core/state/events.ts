@@ -3,7 +3,7 @@
  * stream of src/api/events.ts) about committed changes.
  *
  * The commit (commit/state-commit.ts) emits one EntryEvent per committed
- * map op of an API, peer, claim or expiry request, synchronously at commit
+ * map op of an API, peer, claim, fleet or expiry request, synchronously at commit
  * time (so in commit order, before the request is answered). Set reloads
  * are not streamed entry by entry (one can touch a million entries): the
  * set loader emits one SetsReloadedEvent per reload instead. When nobody
@@ -27,6 +27,8 @@ export interface EntryEvent {
   /** Name of the client whose request caused it (absent for expiries and internal changes). */
   readonly actor?: string;
   readonly origin: ChangeOrigin;
+  /** The fleet node whose change it was (origin `fleet`). */
+  readonly node?: string;
   /** The create request's metadata (added events of API creates that had some; never streamed). */
   readonly metadata?: EntryMetadata;
 }

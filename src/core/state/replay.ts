@@ -5,7 +5,7 @@
  */
 import { keyPrefixLen } from '../../net/keys.js';
 import type { ReplaySink } from '../journal/journal.js';
-import type { Claim, ClaimTable } from './claims.js';
+import { claimKey, type Claim, type ClaimTable } from './claims.js';
 import type { ExpiryHeap } from './expiry.js';
 import { mapSlotOf, type EntryTable } from './table.js';
 import type { TagRegistry } from './tags.js';
@@ -21,8 +21,8 @@ export class ReplayLoader implements ReplaySink {
     this.#claims = claims;
   }
 
-  claims(_store: number, key: string, managed: boolean, claims: Claim[]): void {
-    this.#claims?.load(key, { managed, claims });
+  claims(store: number, cidr: string, managed: boolean, claims: Claim[]): void {
+    this.#claims?.load(claimKey(store, cidr), { managed, claims });
   }
 
   put(store: number, key: string, tag: string, creation: number, expiration: number): void {

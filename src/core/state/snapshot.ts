@@ -1,6 +1,6 @@
 /** The whole state as journal records: what a compaction writes as its snapshot. */
 import type { RecordEncoder } from '../journal/journal.js';
-import { claimStore, type ClaimTable } from './claims.js';
+import { claimCidr, claimStore, type ClaimTable } from './claims.js';
 import type { EntryTable } from './table.js';
 import type { TagRegistry } from './tags.js';
 
@@ -14,7 +14,7 @@ export function writeSnapshot(enc: RecordEncoder, table: EntryTable, tags: TagRe
     }
   }
   for (const [key, st] of claims.entries()) {
-    enc.claims(claimStore(key), key, st.managed, st.claims);
+    enc.claims(claimStore(key), claimCidr(key), st.managed, st.claims);
     n += 1;
   }
   return n;
