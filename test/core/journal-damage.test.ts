@@ -17,6 +17,8 @@ import { after, describe, it } from 'node:test';
 
 import { Journal, RecordEncoder, type ReplaySink } from '../../src/core/journal/journal.js';
 import { silentLogger } from '../../src/log.js';
+import { startDaemon } from '../lib/daemon.js';
+import { kernelSkip } from '../lib/kernel.js';
 
 interface Rec { readonly op: 'put' | 'del'; readonly key: string; readonly tag: string; readonly creation: number; readonly expiration: number }
 interface Frame { readonly recs: readonly Rec[]; readonly end?: number }
@@ -247,5 +249,36 @@ describe('journal damage table', () => {
     assert.match(line, /at offset \d+/);
     assert.match(line, /kept 99 records/);
     assert.match(line, /original kept as wal-0000000001\.log\.damaged-/);
+  });
+});
+
+describe('the issue through the real daemon', { skip: kernelSkip, timeout: 60_000 }, () => {
+  it('100 creates, SIGTERM, a byte of the last wal flipped at half its length, restart: the records after it are kept', async () => {
+    const d = await startDaemon();
+    try {
+      for (let i = 0; i < 100; i += 1) {
+        const r = await d.request('POST', '/v1/drop', { body: { cidr: `10.17.0.${i}/32`, expiration: 0 } });
+        assert.equal(r.status, 201, r.text);
+      }
+      assert.equal((await d.kill('SIGTERM')).code, 0);
+      const jdir = join(d.workingDir, 'journal');
+      const walName = readdirSync(jdir).filter((n) => /^wal-\d+\.log$/.test(n)).sort().at(-1)!;
+      const wal = join(jdir, walName);
+      const bytes = readFileSync(wal);
+      writeFileSync(wal, flip(bytes, Math.floor(bytes.length / 2)));
+      await d.restart();
+      const list = (await d.request('GET', '/v1/drop')).json() as { cidr: string }[];
+      const have = new Set(list.map((e) => e.cidr));
+      const lost = Array.from({ length: 100 }, (_, i) => `10.17.0.${i}/32`).filter((c) => !have.has(c));
+      assert.equal(lost.length, 1, `one record lost (the damaged frame's), not every later one: lost ${lost.join(' ')}`);
+      assert.ok(have.has('10.17.0.99/32'), 'the last acknowledged create is back');
+      assert.equal(have.size, 99, 'nothing made up');
+      const out = await d.waitForOutput(/journal: damaged file/);
+      assert.match(out, new RegExp(`${walName.replace('.', '\\.')}: \\d+ bytes at offset \\d+; kept 99 records`));
+      assert.ok(readdirSync(jdir).some((n) => n.startsWith(`${walName}.damaged-`)), 'the damaged original is kept aside');
+      assert.ok(readFileSync(wal).length >= bytes.length - 64, 'the wal keeps its intact frames (not cut at the damage)');
+    } finally {
+      await d.stop();
+    }
   });
 });
