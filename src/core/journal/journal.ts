@@ -432,9 +432,8 @@ export class Journal {
         const keptAs = await keepAside(snapPath);
         const end = new RecordEncoder(16);
         end.end(r.records);
-        // The END record goes at the end of what is kept (the kept runs may hold the old END, whose count is now wrong).
-        const kept = r.kept;
-        await rewriteKept(snapPath, { header: fileHeader(SNAP_MAGIC, walSeq), buf: snap, kept, trailer: Buffer.from(end.finish()) });
+        // A new END goes after what is kept (the kept runs may hold the old END, whose count no longer holds; the last END counts).
+        await rewriteKept(snapPath, { header: fileHeader(SNAP_MAGIC, walSeq), buf: snap, kept: r.kept, trailer: Buffer.from(end.finish()) });
         report({
           file: snapPath, kind: 'damaged', header: s === undefined,
           // Cut at a frame boundary, only the missing END tells: a region of 0 bytes where the file ends.
