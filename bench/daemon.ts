@@ -152,6 +152,8 @@ function writeConfig(dir: string, batching: boolean, cap: number): string {
     '[logging]',
     `level = ${JSON.stringify(LEVEL)}`,
     '[dataplane]',
+    // Never pin: benched daemons start and stop many times and must not share pins.
+    'pin_dir = ""',
     `drop_exact = ${cap}`,
     `batching = ${batching}`,
     '[journal]',

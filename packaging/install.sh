@@ -130,6 +130,8 @@ cat > "$(d "$tmpfilesdir/couic.conf")" <<EOF
 d $statedir 0755 couic couic -
 d /run/couic 0750 couic couic -
 d /var/log/couic 0750 couic couic -
+# the bpffs pin dir ([dataplane] pin_dir): the XDP program keeps dropping while couic restarts
+d /sys/fs/bpf/couic 0700 couic couic -
 z $confdir/couic.toml 0640 root couic -
 z $confdir/couicctl.toml 0600 root root -
 EOF

@@ -20,6 +20,7 @@ import { SetFiles } from '../core/sets.js';
 import { Fleet } from '../fleet/fleet.js';
 import { HelperClient, type Helper } from '../xdp/helper.js';
 import type { Config } from './config.js';
+import { resolvePinDir } from './pinning.js';
 
 /** Working-dir layout (Couic's five directories plus our journal). */
 export const WORKING_DIRS = ['rbac', 'rbac/clients', 'sets', 'sets/drop', 'sets/ignore', 'journal'] as const;
@@ -100,6 +101,7 @@ export async function startDaemon(config: Config, logger: Logger, opts: StartOpt
   });
 
   const dp = config.dataplane;
+  const pinDir = await resolvePinDir(dp.pinDir, log);
   const helperLog = logger.child({ module: 'helper' });
   const t0 = performance.now();
   const core = await openCore({
@@ -117,7 +119,7 @@ export async function startDaemon(config: Config, logger: Logger, opts: StartOpt
         helperPath: dp.helper,
         ifaces: config.ifaces,
         mode: config.operationMode,
-        ...(dp.pinDir === '' ? {} : { pinDir: dp.pinDir }),
+        ...(pinDir === undefined ? {} : { pinDir }),
         capacities: { dropExact: dp.dropExact, dropCidr: dp.dropCidr, ignoreExact: dp.ignoreExact, ignoreCidr: dp.ignoreCidr },
         maxTags: dp.maxTags,
         lpmOnly: dp.lpmOnly,

@@ -121,8 +121,8 @@ export const CONFIG_KEYS: readonly KeyDef[] = [
     doc: 'The couic-helper binary (loads the program, owns the maps). "" = the default.',
   },
   {
-    key: 'dataplane.pin_dir', kind: 'string', default: '', origin: 'ours',
-    doc: 'bpffs directory to pin the maps and links in, so they survive a restart of the daemon; "" = no pinning. Needs a directory the daemon\'s user may write (and ReadWritePaths= under systemd).',
+    key: 'dataplane.pin_dir', kind: 'string', default: '/sys/fs/bpf/couic', origin: 'ours',
+    doc: 'bpffs directory to pin the maps and links in, so the program keeps dropping what is banned while the daemon is down or restarting (fail closed); "" = no pinning. Needs a bpffs the daemon\'s user may write (and ReadWritePaths= under systemd). Where the default cannot be used (no bpffs, not writable), couic says why at start and runs without pinning; another directory that cannot be used is a startup error.',
   },
   {
     key: 'dataplane.drop_exact', kind: 'int', default: DEFAULTS.DROP_EXACT, min: 1, max: U32_MAX, origin: 'ours',

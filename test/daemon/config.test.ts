@@ -30,7 +30,7 @@ describe('config', () => {
       [c.dataplane.dropExact, c.dataplane.dropCidr, c.dataplane.ignoreExact, c.dataplane.ignoreCidr, c.dataplane.maxTags],
       [1_048_576, 262_144, 65_536, 65_536, 4096],
     );
-    assert.equal(c.dataplane.pinDir, '');
+    assert.equal(c.dataplane.pinDir, '/sys/fs/bpf/couic');
     assert.equal(c.dataplane.lpmOnly, false);
     assert.equal(c.dataplane.batching, true);
     assert.equal(c.journal.fsync, true);

@@ -35,6 +35,14 @@ export interface DaemonOptions {
   readonly workingDir?: string;
   /** `[dataplane]` capacities; defaults are small. */
   readonly dataplane?: Readonly<Partial<Record<'drop_exact' | 'drop_cidr' | 'ignore_exact' | 'ignore_cidr', number>>>;
+  /**
+   * `[dataplane] pin_dir`. @default "" (no pinning): daemons of parallel tests
+   * must never share pins, so a test pins only in a directory of its own
+   * (test/lib/kernel.ts startPinnedDaemon) or, with `null`, leaves the key out
+   * to run the default config — only inside a mount namespace with a bpffs of
+   * its own (test/lib/bpffs.ts).
+   */
+  readonly pinDir?: string | null;
   /** `[dataplane] helper`: another helper binary (e.g. a script running it in a namespace). */
   readonly helper?: string;
   /** Extra environment for the daemon (e.g. LOG level). */
@@ -191,6 +199,7 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<Daemon> {
     '[dataplane]',
     ...Object.entries(cap).map(([k, v]) => `${k} = ${v}`),
     ...(opts.helper === undefined ? [] : [`helper = ${q(opts.helper)}`]),
+    ...(opts.pinDir === null ? [] : [`pin_dir = ${q(opts.pinDir ?? '')}`]),
     '',
     opts.extraToml ?? '',
     '',

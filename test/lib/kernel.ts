@@ -83,7 +83,7 @@ export async function startPinnedDaemon(opts: DaemonOptions & { extra?: string }
   let d: Daemon;
   try {
     // The harness appends extraToml right after its [dataplane] keys.
-    d = await startDaemon({ ...opts, extraToml: `pin_dir = ${JSON.stringify(pinDir)}\n${opts.extra ?? ''}` });
+    d = await startDaemon({ ...opts, pinDir, ...(opts.extra === undefined ? {} : { extraToml: opts.extra }) });
   } catch (err) {
     spawnSync(HELPER, ['--unpin', pinDir]);
     rmSync(pinDir, { recursive: true, force: true });

@@ -164,6 +164,8 @@ export function containerCouicToml(iface: string): string {
     '[server]',
     'socket = "/run/couic/couic.sock"',
     '[dataplane]',
+    // Containers of parallel tests must never share pins, whatever bpffs the engine exposes.
+    'pin_dir = ""',
     'drop_exact = 4096',
     'drop_cidr = 4096',
     'ignore_exact = 1024',

@@ -71,6 +71,8 @@ describe('compose.yaml with podman-compose: fail2ban bans through the shared soc
         COUIC_BASE: BASE_IMAGE,
         COUIC_STATE_DIR: state,
         COUIC_RUN_DIR: runDir,
+        // Not the host's bpffs: pins of parallel tests must never meet (couic runs unpinned, saying why).
+        COUIC_BPF_DIR: join(dir, 'bpf'),
         COUIC_IMAGE: images.couic,
         COUIC_FAIL2BAN_IMAGE: images.fail2ban,
       },
@@ -126,7 +128,7 @@ describe('compose.yaml with podman-compose: fail2ban bans through the shared soc
     runDir = join(dir, 'run');
     const logDir = join(dir, 'log');
     const jailDir = join(dir, 'jail.d');
-    for (const d of [state, runDir, logDir, jailDir]) mkdirSync(d);
+    for (const d of [state, runDir, logDir, jailDir, join(dir, 'bpf')]) mkdirSync(d);
     logFile = join(logDir, 'composetest.log');
     writeFileSync(logFile, '');
     writeFileSync(join(dir, 'couic.toml'), containerCouicToml(pair.receiver.ifname));

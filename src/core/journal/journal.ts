@@ -28,9 +28,10 @@
  *          fleet claims is the same as before the fleet existed
  *
  * Replay = the snapshot (if any) then every wal with seq >= its walSeq, in
- * order. A torn or corrupt frame ends a file: in the last wal (a crash
- * during a write) the file is truncated there and appends continue after
- * the last good frame; anywhere else it is logged.
+ * order. A frame cut short at the end of the last wal (a crash during a
+ * write) is cut off and appends continue after the last good frame; any
+ * other damage keeps the file aside and every intact frame
+ * (recovery.ts, docs/journal.md).
  *
  * Compaction (compact()): a new wal is started, the state is serialized
  * synchronously (so it is exactly the state at the switch), written to
@@ -42,32 +43,20 @@ import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import type { Logger } from 'pino';
 
-export const REC_PUT = 1;
-export const REC_DEL = 2;
-export const REC_END = 3;
-export const REC_CLAIMS = 4;
-export const REC_CLAIMS2 = 5;
+import {
+  FILE_HDR, FRAME_HDR, FRAME_MAGIC, REC_CLAIMS, REC_CLAIMS2, REC_DEL, REC_END, REC_PUT, SNAP_MAGIC, WAL_MAGIC,
+  fileHeader, readHeader, type JournalClaim, type ReplaySink,
+} from './frames.js';
+import { describe, keepAside, rewriteKept, scanFrames, tornFrame, type FileDamage } from './recovery.js';
 
-/** One owner's claim on a CIDR (src/core/state/claims.ts). Owners are ASCII, at most 65 bytes. */
-export interface JournalClaim {
-  readonly owner: string;
-  readonly creation: number;
-  readonly expiration: number;
-  /** The tag the claim gives its entry ('' = untagged); absent = the owner's name (at most 254 bytes). */
-  readonly tag?: string;
-}
+export { parseFrames, REC_CLAIMS, REC_CLAIMS2, REC_DEL, REC_END, REC_PUT } from './frames.js';
+export type { JournalClaim, ParseResult, ReplaySink } from './frames.js';
+export type { FileDamage } from './recovery.js';
+
 
 /** Frames up to this size are written synchronously (see append). */
 const SYNC_WRITE_MAX = 64 * 1024;
 
-const FRAME_MAGIC = 0x4652_4a43; // "CJRF" little-endian
-const FRAME_HDR = 12;
-const FILE_HDR = 16;
-const VERSION = 1;
-const WAL_MAGIC = 'COUICWAL';
-const SNAP_MAGIC = 'COUICSNP';
-/** Upper bound of one frame's payload (sanity check when reading). */
-const MAX_FRAME = 256 * 1024 * 1024;
 /** Snapshot frames are cut at about this size. */
 const SNAP_FRAME_TARGET = 1 << 20;
 
@@ -333,124 +322,6 @@ export class RecordEncoder {
   }
 }
 
-/** Receives replayed records (no allocation per record besides the strings). */
-export interface ReplaySink {
-  put(store: number, key: string, tag: string, creation: number, expiration: number): void;
-  del(store: number, key: string): void;
-  /** CLAIMS records (skipped when absent). */
-  claims?(store: number, key: string, managed: boolean, claims: JournalClaim[]): void;
-}
-
-export interface ParseResult {
-  /** Offset just after the last good frame. */
-  readonly goodEnd: number;
-  /** True when bytes after goodEnd were not a valid frame. */
-  readonly torn: boolean;
-  readonly records: number;
-  /** END record seen (snapshots). */
-  readonly ended: boolean;
-}
-
-/** Parses frames starting at `start`; applies records to `sink`. */
-export function parseFrames(buf: Buffer, start: number, sink: ReplaySink): ParseResult {
-  let off = start;
-  let records = 0;
-  let ended = false;
-  const n = buf.length;
-  while (off < n) {
-    if (n - off < FRAME_HDR) break;
-    if (buf.readUInt32LE(off) !== FRAME_MAGIC) break;
-    const len = buf.readUInt32LE(off + 4);
-    if (len === 0 || len > MAX_FRAME || off + FRAME_HDR + len > n) break;
-    const pEnd = off + FRAME_HDR + len;
-    if (crc32(buf.subarray(off + FRAME_HDR, pEnd)) !== buf.readUInt32LE(off + 8)) break;
-    let p = off + FRAME_HDR;
-    let bad = false;
-    while (p < pEnd) {
-      const type = buf[p]!;
-      if (type === REC_PUT) {
-        const store = buf[p + 1]!;
-        const kl = buf[p + 2]!;
-        const ks = p + 3;
-        if (ks + kl + 14 > pEnd) { bad = true; break; }
-        const key = buf.toString('latin1', ks, ks + kl);
-        let q = ks + kl;
-        const creation = buf.readUInt32LE(q);
-        const expiration = buf.readDoubleLE(q + 4);
-        const tl = buf.readUInt16LE(q + 12);
-        q += 14;
-        if (q + tl > pEnd) { bad = true; break; }
-        const tag = tl === 0 ? '' : buf.toString('utf8', q, q + tl);
-        p = q + tl;
-        sink.put(store, key, tag, creation, expiration);
-        records += 1;
-      } else if (type === REC_DEL) {
-        const store = buf[p + 1]!;
-        const kl = buf[p + 2]!;
-        if (p + 3 + kl > pEnd) { bad = true; break; }
-        sink.del(store, buf.toString('latin1', p + 3, p + 3 + kl));
-        p += 3 + kl;
-        records += 1;
-      } else if (type === REC_CLAIMS || type === REC_CLAIMS2) {
-        const v2 = type === REC_CLAIMS2;
-        const store = buf[p + 1]!;
-        const kl = buf[p + 2]!;
-        let q = p + 3 + kl;
-        if (q + 3 > pEnd) { bad = true; break; }
-        const key = buf.toString('latin1', p + 3, q);
-        const managed = (buf[q]! & 1) === 1;
-        const n = buf.readUInt16LE(q + 1);
-        q += 3;
-        const claims: JournalClaim[] = [];
-        for (let i = 0; i < n; i += 1) {
-          const ol = q < pEnd ? buf[q]! : 0;
-          if (q + 13 + ol + (v2 ? 1 : 0) > pEnd) { bad = true; break; }
-          const owner = buf.toString('latin1', q + 1, q + 1 + ol);
-          q += 1 + ol;
-          const creation = buf.readUInt32LE(q);
-          const expiration = buf.readDoubleLE(q + 4);
-          q += 12;
-          if (!v2) {
-            claims.push({ owner, creation, expiration });
-            continue;
-          }
-          const t = buf[q]!;
-          const tl = t === 0 ? 0 : t - 1;
-          if (q + 1 + tl > pEnd) { bad = true; break; }
-          claims.push(t === 0 ? { owner, creation, expiration } : { owner, creation, expiration, tag: buf.toString('utf8', q + 1, q + 1 + tl) });
-          q += 1 + tl;
-        }
-        if (bad) break;
-        p = q;
-        sink.claims?.(store, key, managed, claims);
-        records += 1;
-      } else if (type === REC_END) {
-        ended = true;
-        p += 5;
-      } else {
-        bad = true;
-        break;
-      }
-    }
-    // A frame whose crc matched but does not decode is a bug or corruption: stop here.
-    if (bad) break;
-    off = pEnd;
-  }
-  return { goodEnd: off, torn: off < n, records, ended };
-}
-
-function fileHeader(magic: string, value: number): Buffer {
-  const h = Buffer.alloc(FILE_HDR);
-  h.write(magic, 0, 'latin1');
-  h.writeUInt32LE(VERSION, 8);
-  h.writeUInt32LE(value, 12);
-  return h;
-}
-
-function readHeader(buf: Buffer, magic: string): number | undefined {
-  if (buf.length < FILE_HDR || buf.toString('latin1', 0, 8) !== magic || buf.readUInt32LE(8) !== VERSION) return undefined;
-  return buf.readUInt32LE(12);
-}
 
 const walName = (seq: number): string => `wal-${String(seq).padStart(10, '0')}.log`;
 const WAL_RE = /^wal-(\d{10})\.log$/;
@@ -468,6 +339,8 @@ export interface ReplayStats {
   readonly walFiles: number;
   /** Bytes cut from the end of the last wal (torn write). */
   readonly tornBytes: number;
+  /** Every damaged, torn or short file met, and what was kept (docs/journal.md). */
+  readonly damage: readonly FileDamage[];
   readonly ms: number;
 }
 
@@ -517,11 +390,25 @@ export class Journal {
   static async open(opts: JournalOptions, sink: ReplaySink): Promise<{ journal: Journal; stats: ReplayStats }> {
     const t0 = performance.now();
     const j = new Journal(opts);
+    const log = opts.logger;
     await fsp.mkdir(opts.dir, { recursive: true, mode: 0o755 });
     const names = await fsp.readdir(opts.dir);
     for (const n of names) {
       if (n.endsWith('.tmp')) await fsp.rm(join(opts.dir, n), { force: true });
     }
+    const wals = names
+      .map((n) => WAL_RE.exec(n))
+      .filter((m): m is RegExpExecArray => m !== null)
+      .map((m) => Number(m[1]))
+      .sort((a, b) => a - b);
+    const damage: FileDamage[] = [];
+    const report = (d: FileDamage): void => {
+      damage.push(d);
+      const fields = { file: d.file, regions: d.regions, recordsKept: d.recordsKept, recordsLost: d.recordsLost ?? 'unknown', keptAs: d.keptAs };
+      if (d.kind === 'damaged') log.error(fields, `journal: damaged file, intact frames kept: ${describe(d)}`);
+      else log.warn(fields, `journal: ${describe(d)}`);
+    };
+
     let walSeq = 0;
     let snapshotRecords = 0;
     const snapPath = join(opts.dir, 'snapshot.bin');
@@ -532,55 +419,78 @@ export class Journal {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
     if (snap !== undefined) {
-      const s = readHeader(snap, SNAP_MAGIC);
-      if (s === undefined) throw new Error(`${snapPath}: not a couic snapshot (bad header)`);
-      const r = parseFrames(snap, FILE_HDR, sink);
-      if (!r.ended || r.torn) {
-        // A snapshot is only renamed into place once complete and fsync'd.
-        throw new Error(`${snapPath}: snapshot is damaged at byte ${r.goodEnd} of ${snap.length}`);
-      }
-      walSeq = s;
+      // The header names the first wal to replay; the wal it names always exists (compact() creates it before
+      // the snapshot), so a number naming no wal is a damaged header, not a reason to skip wals.
+      const named = readHeader(snap, SNAP_MAGIC);
+      const s = named !== undefined && (wals.length === 0 || wals.includes(named)) ? named : undefined;
+      const r = scanFrames(snap, FILE_HDR, sink);
+      // A snapshot is only renamed into place once complete and fsync'd: any bad byte in it is damage.
+      // Without its header, the wals to replay are all those present (older ones replay idempotently: see docs/journal.md).
+      walSeq = s ?? wals[0] ?? 1;
       snapshotRecords = r.records;
+      if (s === undefined || r.skipped.length > 0 || r.tail !== undefined || !r.ended || r.endCount !== r.records) {
+        const keptAs = await keepAside(snapPath);
+        const end = new RecordEncoder(16);
+        end.end(r.records);
+        // A new END goes after what is kept (the kept runs may hold the old END, whose count no longer holds; the last END counts).
+        await rewriteKept(snapPath, { header: fileHeader(SNAP_MAGIC, walSeq), buf: snap, kept: r.kept, trailer: Buffer.from(end.finish()) });
+        report({
+          file: snapPath, kind: 'damaged', header: s === undefined,
+          // Cut at a frame boundary, only the missing END tells: a region of 0 bytes where the file ends.
+          regions: r.skipped.length === 0 && r.tail === undefined ? [{ offset: snap.length, bytes: 0 }] : [...r.skipped, ...(r.tail === undefined ? [] : [r.tail])],
+          recordsKept: r.records, recordsLost: r.ended ? Math.max(0, r.endCount - r.records) : undefined, keptAs,
+        });
+      }
     }
     snap = undefined;
 
-    const wals = names
-      .map((n) => WAL_RE.exec(n))
-      .filter((m): m is RegExpExecArray => m !== null)
-      .map((m) => Number(m[1]))
-      .sort((a, b) => a - b);
     let walRecords = 0;
     let walFiles = 0;
     let tornBytes = 0;
     let last: { seq: number; goodEnd: number; size: number } | undefined;
+    const lastSeq = wals[wals.length - 1];
     for (const seq of wals) {
       const path = join(opts.dir, walName(seq));
-      if (seq < walSeq) {
-        await fsp.rm(path, { force: true });
+      // Older wals are in the snapshot (a compaction stopped before deleting them): the next compaction deletes them.
+      if (seq < walSeq) continue;
+      const buf = await fsp.readFile(path);
+      const isLast = seq === lastSeq;
+      if (buf.length < FILE_HDR) {
+        // A crash while the file was being created: no frame can be in it.
+        // Only the last wal can be caught half-created; a sealed one that short is damage (kept aside if not empty).
+        const keptAs = buf.length > 0 && !isLast ? await keepAside(path) : undefined;
+        report({
+          file: path, kind: keptAs === undefined ? 'short' : 'damaged', header: true, regions: [{ offset: 0, bytes: buf.length }],
+          recordsKept: 0, recordsLost: isLast ? 0 : undefined, keptAs,
+        });
+        if (isLast) last = { seq, goodEnd: 0, size: buf.length };
+        else await rewriteKept(path, { header: fileHeader(WAL_MAGIC, seq), buf, kept: [] });
         continue;
       }
-      const buf = await fsp.readFile(path);
-      const hs = readHeader(buf, WAL_MAGIC);
-      if (hs === undefined || hs !== seq) {
-        if (buf.length < FILE_HDR && seq === wals[wals.length - 1]) {
-          // Crash while creating it: no frame can be in it.
-          last = { seq, goodEnd: 0, size: buf.length };
-          continue;
-        }
-        throw new Error(`${path}: not a couic journal (bad header)`);
-      }
-      const r = parseFrames(buf, FILE_HDR, sink);
+      const headerOk = readHeader(buf, WAL_MAGIC) === seq;
+      const r = scanFrames(buf, FILE_HDR, sink);
       walRecords += r.records;
       walFiles += 1;
-      if (r.torn) {
-        if (seq === wals[wals.length - 1]) {
-          tornBytes = buf.length - r.goodEnd;
-          opts.logger.warn({ file: path, offset: r.goodEnd, bytes: tornBytes }, 'journal: ignoring a torn record at the end (crash during a write)');
-        } else {
-          opts.logger.error({ file: path, offset: r.goodEnd, bytes: buf.length - r.goodEnd }, 'journal: corrupt frame in a sealed journal file, skipping the rest of that file');
-        }
+      let goodEnd = r.kept.length === 0 ? FILE_HDR : r.kept[r.kept.length - 1]![1];
+      let size = goodEnd;
+      // The one thing a crash can do: leave part of the last write at the end of the last wal.
+      const tornTail = r.tail !== undefined && isLast && (r.tailZero || r.tail.bytes < FRAME_HDR || tornFrame(buf, r.tail.offset));
+      if (!headerOk || r.skipped.length > 0 || (r.tail !== undefined && !tornTail)) {
+        const keptAs = await keepAside(path);
+        goodEnd = await rewriteKept(path, { header: fileHeader(WAL_MAGIC, seq), buf, kept: r.kept });
+        size = goodEnd;
+        report({
+          file: path, kind: 'damaged', header: !headerOk,
+          regions: [...(headerOk ? [] : [{ offset: 0, bytes: FILE_HDR }]), ...r.skipped, ...(r.tail === undefined ? [] : [r.tail])],
+          recordsKept: r.records, recordsLost: undefined, keptAs,
+        });
+      } else if (r.tail !== undefined) {
+        // Never acknowledged (the append had not returned): cut below.
+        tornBytes = r.tail.bytes;
+        report({ file: path, kind: 'torn', header: false, regions: [r.tail], recordsKept: r.records, recordsLost: 0, keptAs: undefined });
+        size = buf.length;
       }
-      last = { seq, goodEnd: r.goodEnd, size: buf.length };
+      last = { seq, goodEnd, size };
     }
     j.#sinceSnapshot = walRecords;
 
@@ -601,7 +511,7 @@ export class Journal {
     } else {
       await j.#createWal(Math.max(walSeq, 1));
     }
-    const stats: ReplayStats = { snapshotRecords, walRecords, walFiles, tornBytes, ms: Math.round(performance.now() - t0) };
+    const stats: ReplayStats = { snapshotRecords, walRecords, walFiles, tornBytes, damage, ms: Math.round(performance.now() - t0) };
     return { journal: j, stats };
   }
 
@@ -697,7 +607,9 @@ export class Journal {
     }
     await fsp.rename(tmp, join(this.#dir, 'snapshot.bin'));
     await fsyncDir(this.#dir);
-    for (const n of await fsp.readdir(this.#dir)) {
+    // Oldest first: a crash meanwhile leaves a run of wals ending at newSeq, which replays the same
+    // over the snapshot even when its header can no longer say where to start (docs/journal.md).
+    for (const n of (await fsp.readdir(this.#dir)).sort()) {
       const m = WAL_RE.exec(n);
       if (m !== null && Number(m[1]) < newSeq) await fsp.rm(join(this.#dir, n), { force: true });
     }
