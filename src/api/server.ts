@@ -20,8 +20,9 @@ import { clientHandlers } from './handlers/clients.js';
 import { entryHandlers } from './handlers/entries.js';
 import { fleetHandlers, type FleetStatusSource } from './handlers/fleet.js';
 import { empty, errorReply, send, type Reply } from './reply.js';
-import { Router, type RequestContext } from './router.js';
+import { Router, type RequestContext, type RequestTurn } from './router.js';
 import { buildRoutes, type HandlerTable } from './routes.js';
+import { ConnectionTurns, isSelfOrdered } from './turns.js';
 
 export interface ApiServerOptions {
   readonly socketPath: string;
@@ -39,12 +40,21 @@ export interface ApiServerOptions {
   readonly handlers?: HandlerTable;
   /** The fleet's status for GET /v1/fleet (absent: `{"enabled": false}`). */
   readonly fleet?: FleetStatusSource;
+  /** How long close() lets in-flight requests finish before cutting every connection. @default 3000 */
+  readonly drainMs?: number;
 }
+
+/** Default of ApiServerOptions.drainMs. */
+export const API_DRAIN_MS = 3000;
 
 export interface ApiServer {
   readonly server: http.Server;
   readonly socketPath: string;
-  /** Stops accepting, waits for in-flight requests, closes the connections. */
+  /**
+   * Stops accepting, waits for in-flight requests (at most `drainMs`: a body
+   * that never ends must not hold the stop), then destroys every connection,
+   * upgraded and half-parsed ones included.
+   */
   close(): Promise<void>;
 }
 
@@ -117,8 +127,20 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   let inFlight = 0;
   let idle: (() => void) | undefined;
 
+  const turns = new ConnectionTurns();
+
   async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const started = process.hrtime.bigint();
+    // Taken synchronously, in arrival order (turns.ts).
+    const turn = turns.take(req.socket);
+    try {
+      await answer(req, res, turn, started);
+    } finally {
+      turn.completed();
+    }
+  }
+
+  async function answer(req: http.IncomingMessage, res: http.ServerResponse, turn: RequestTurn, started: bigint): Promise<void> {
     let url = req.url ?? '/';
     const abs = /^https?:\/\/[^/?#]*/i.exec(url);
     if (abs !== null) url = url.slice(abs[0].length) || '/';
@@ -137,6 +159,8 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
       reply = { status: 400, text: 'Invalid URL: Cannot parse percent-encoded path' };
     } else {
       try {
+        // Also before authentication: a token created by an earlier request of the connection is known.
+        if (!isSelfOrdered(m.route.handler)) await turn.wait('read');
         const client = authorize(opts.clients, req.headers.authorization, m.route.scope);
         clientName = client.name;
         const actor = { name: client.name, group: client.group };
@@ -150,6 +174,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
           // handlers name the acting client in their lines (no child logger per request)
           logger,
           bodyLimit,
+          turn,
         };
         reply = await m.route.handler(ctx);
       } catch (err) {
@@ -189,6 +214,13 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
       res.end();
     });
   });
+  // Every socket, whatever state its HTTP parser is in (upgraded sockets
+  // leave http's own connection list): close() destroys them all.
+  const sockets = new Set<net.Socket>();
+  server.on('connection', (socket: net.Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
     if (err.code === 'ECONNRESET' || !socket.writable) {
       socket.destroy();
@@ -215,8 +247,17 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
       closing ??= (async () => {
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeIdleConnections();
-        if (inFlight > 0) await new Promise<void>((resolve) => (idle = resolve));
+        if (inFlight > 0) {
+          let timer: NodeJS.Timeout | undefined;
+          const drained = await Promise.race([
+            new Promise<boolean>((resolve) => (idle = () => resolve(true))),
+            new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), opts.drainMs ?? API_DRAIN_MS))),
+          ]);
+          clearTimeout(timer);
+          if (!drained) logger.warn({ inFlight, ms: opts.drainMs ?? API_DRAIN_MS }, 'requests still in flight at shutdown: closing their connections');
+        }
         server.closeAllConnections();
+        for (const socket of sockets) socket.destroy();
         await closed;
         logger.info('API closed');
       })();

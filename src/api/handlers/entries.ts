@@ -13,6 +13,7 @@ import { anyMap, dataError, enumOf, nullable, seqOf, str, struct, u64, type Deco
 import { peerEcho, scanPeerJobs, type FastPeerJob } from '../peer-fast.js';
 import { empty, json, JSON_TYPE, type Reply } from '../reply.js';
 import type { Handler, RequestContext } from '../router.js';
+import { selfOrdered } from '../turns.js';
 import { invalid, parsePathCidr, parsePolicy } from '../validate.js';
 
 /** Entry response, field order creation, cidr, tag, expiration. */
@@ -129,6 +130,17 @@ export interface EntryHandlers {
   readonly peer: Handler;
 }
 
+/**
+ * Submits the mutation `submit` makes in the request's connection turn
+ * (turns.ts): after the previous request of the connection was submitted.
+ */
+async function submitInTurn<T>(ctx: RequestContext, submit: () => Promise<T>): Promise<T> {
+  await ctx.turn.wait('mutation');
+  const out = submit();
+  ctx.turn.submitted();
+  return out;
+}
+
 export function entryHandlers(entries: EntryService): EntryHandlers {
   return {
     async list(ctx): Promise<Reply> {
@@ -136,7 +148,7 @@ export function entryHandlers(entries: EntryService): EntryHandlers {
       return json(200, entries.list(policy).map((e) => entryJson(e)));
     },
 
-    async create(ctx): Promise<Reply> {
+    create: selfOrdered(async (ctx): Promise<Reply> => {
       const policy = policyParam(ctx);
       const body = await readValidatedJson(ctx.req, ctx.bodyLimit, rawEntryDecoder);
       const errors: FieldErrors = {};
@@ -150,9 +162,9 @@ export function entryHandlers(entries: EntryService): EntryHandlers {
       if (cidr === undefined || Object.keys(errors).length > 0) throw new AppError('invalid', 'Validation failed', errors);
       // The core logs the mutation with the acting client.
       const metadata = body.metadata === null ? {} : { metadata: body.metadata };
-      const entry = await entries.create(policy, { cidr, tag, expiration: body.expiration, ...metadata }, ctx.actor);
+      const entry = await submitInTurn(ctx, () => entries.create(policy, { cidr, tag, expiration: body.expiration, ...metadata }, ctx.actor));
       return json(201, entryJson(entry, tag === '' ? null : tag));
-    },
+    }),
 
     async get(ctx): Promise<Reply> {
       const { policy, cidr } = pathParams(ctx);
@@ -170,13 +182,13 @@ export function entryHandlers(entries: EntryService): EntryHandlers {
       return empty(204);
     },
 
-    async peer(ctx): Promise<Reply> {
+    peer: selfOrdered(async (ctx): Promise<Reply> => {
       const policy = policyParam(ctx);
       const body = await readFrameworkJson(ctx.req, ctx.bodyLimit, peerBodyDecoder, fastPeerBody);
       if ('fast' in body) {
         // Well-formed body (the usual case): jobs decoded in one pass.
         const jobs = body.fast;
-        await entries.applyPeer(policy, jobs, ctx.actor);
+        await submitInTurn(ctx, () => entries.applyPeer(policy, jobs, ctx.actor));
         // The echo (about 100 bytes a job) is built after a macrotask turn:
         // the batch queued behind this one is planned and sent to the
         // helper first, and the echo is written while the kernel applies it.
@@ -189,7 +201,7 @@ export function entryHandlers(entries: EntryService): EntryHandlers {
         if (cidr === undefined) throw new AppError('internal', 'peer cidr lost validation');
         return { action: j.action, entry: { cidr, tag: j.entry.tag ?? '', expiration: j.entry.expiration } };
       });
-      await entries.applyPeer(policy, parsed, ctx.actor);
+      await submitInTurn(ctx, () => entries.applyPeer(policy, parsed, ctx.actor));
       return json(
         201,
         jobs.map((j) => ({
@@ -197,6 +209,6 @@ export function entryHandlers(entries: EntryService): EntryHandlers {
           entry: { cidr: j.entry.cidr.raw, tag: j.entry.tag, expiration: j.entry.expiration, metadata: j.entry.metadata },
         })),
       );
-    },
+    }),
   };
 }
