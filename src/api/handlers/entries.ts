@@ -4,12 +4,12 @@
 import type { EntryService } from '../../core/model/types.js';
 import { nowSeconds } from '../../domain/clock.js';
 import { notFoundError, setEntryError } from '../../domain/entry-errors.js';
-import { expirationError, isSetTag, tagError } from '../../domain/rules.js';
+import { EXPIRATION_RANGE_MESSAGE, expirationError, isSetTag, tagError } from '../../domain/rules.js';
 import type { Entry, PeerJob, Policy } from '../../domain/types.js';
 import { AppError, type FieldErrors } from '../../errors.js';
 import { CIDR_SYNTAX_MESSAGE, formatCidr, tryParseCidr, tryParseCidrRaw } from '../../net/cidr.js';
 import { readFrameworkJson, readValidatedJson } from '../body.js';
-import { anyMap, dataError, enumOf, nullable, seqOf, str, struct, u64, type Decoder } from '../json.js';
+import { anyMap, dataError, enumOf, nullable, safeU64, seqOf, str, struct, u64Exact, type Decoder } from '../json.js';
 import { peerEcho, scanPeerJobs, type FastPeerJob } from '../peer-fast.js';
 import { empty, json, JSON_TYPE, type Reply } from '../reply.js';
 import type { Handler, RequestContext } from '../router.js';
@@ -36,7 +36,8 @@ export const metadataDecoder = struct('Metadata', [
 interface RawEntryInput {
   readonly cidr: string;
   readonly tag: string | null;
-  readonly expiration: number;
+  /** A bigint when above 2^53-1: refused by the handler (422), never rounded. */
+  readonly expiration: number | bigint;
   readonly metadata: Metadata | null;
 }
 
@@ -44,7 +45,7 @@ interface RawEntryInput {
 export const rawEntryDecoder = struct('RawEntryInput', [
   { name: 'cidr', decode: str },
   { name: 'tag', decode: nullable(str), optional: true },
-  { name: 'expiration', decode: u64 },
+  { name: 'expiration', decode: u64Exact },
   { name: 'metadata', decode: nullable(metadataDecoder), defaulted: true },
 ]) as Decoder<unknown> as Decoder<RawEntryInput>;
 
@@ -65,8 +66,9 @@ const peerTag: Decoder<string | null> = (v, ctx) => {
   return s;
 };
 
+const peerU64 = safeU64(EXPIRATION_RANGE_MESSAGE);
 const peerExpiration: Decoder<number> = (v, ctx) => {
-  const n = u64(v, ctx);
+  const n = peerU64(v, ctx);
   const bad = expirationError(n, nowSeconds());
   if (bad !== undefined) throw dataError(ctx.path, bad, v.end);
   return n;
@@ -157,12 +159,13 @@ export function entryHandlers(entries: EntryService): EntryHandlers {
       const tag = body.tag ?? '';
       const badTag = tagError(tag);
       if (badTag !== undefined) errors['tag'] = invalid(badTag);
-      const badExp = expirationError(body.expiration, nowSeconds());
+      const expiration = body.expiration;
+      const badExp = typeof expiration === 'bigint' ? EXPIRATION_RANGE_MESSAGE : expirationError(expiration, nowSeconds());
       if (badExp !== undefined) errors['expiration'] = invalid(badExp);
-      if (cidr === undefined || Object.keys(errors).length > 0) throw new AppError('invalid', 'Validation failed', errors);
+      if (cidr === undefined || typeof expiration === 'bigint' || Object.keys(errors).length > 0) throw new AppError('invalid', 'Validation failed', errors);
       // The core logs the mutation with the acting client.
       const metadata = body.metadata === null ? {} : { metadata: body.metadata };
-      const entry = await submitInTurn(ctx, () => entries.create(policy, { cidr, tag, expiration: body.expiration, ...metadata }, ctx.actor));
+      const entry = await submitInTurn(ctx, () => entries.create(policy, { cidr, tag, expiration, ...metadata }, ctx.actor));
       return json(201, entryJson(entry, tag === '' ? null : tag));
     }),
 
