@@ -22,6 +22,7 @@ import { fleetHandlers, type FleetStatusSource } from './handlers/fleet.js';
 import { empty, errorReply, send, type Reply } from './reply.js';
 import { Router, type RequestContext, type RequestTurn } from './router.js';
 import { buildRoutes, type HandlerTable } from './routes.js';
+import { ClientErrorLog } from './client-error-log.js';
 import { ConnectionTurns, isSelfOrdered } from './turns.js';
 
 export interface ApiServerOptions {
@@ -128,6 +129,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   let idle: (() => void) | undefined;
 
   const turns = new ConnectionTurns();
+  const clientErrors = new ClientErrorLog({ logger });
 
   async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const started = process.hrtime.bigint();
@@ -192,7 +194,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     const ms = Number(process.hrtime.bigint() - started) / 1e6;
     const line = { method, path, status: reply.status, client: clientName, ms };
     if (reply.status >= 500) logger.error(line, 'request');
-    else if (reply.status >= 400) logger.info(line, 'request');
+    else if (reply.status >= 400) clientErrors.log(line);
     else logger.debug(line, 'request');
   }
 
@@ -259,6 +261,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
         server.closeAllConnections();
         for (const socket of sockets) socket.destroy();
         await closed;
+        clientErrors.flush();
         logger.info('API closed');
       })();
       return closing;
