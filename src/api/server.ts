@@ -190,7 +190,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
       }
     }
     await drainRequest(req);
-    send(res, reply);
+    await send(res, reply);
     const ms = Number(process.hrtime.bigint() - started) / 1e6;
     const line = { method, path, status: reply.status, client: clientName, ms };
     if (reply.status >= 500) logger.error(line, 'request');

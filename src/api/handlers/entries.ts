@@ -10,6 +10,8 @@ import { AppError, type FieldErrors } from '../../errors.js';
 import { CIDR_SYNTAX_MESSAGE, formatCidr, tryParseCidr, tryParseCidrRaw } from '../../net/cidr.js';
 import { readFrameworkJson, readValidatedJson } from '../body.js';
 import { anyMap, dataError, enumOf, nullable, safeU64, seqOf, str, struct, u64Exact, type Decoder } from '../json.js';
+import { HeavyReads } from '../heavy-reads.js';
+import { entryListJson, entryListLength } from '../list-stream.js';
 import { peerEcho, scanPeerJobs, type FastPeerJob } from '../peer-fast.js';
 import { empty, json, JSON_TYPE, type Reply } from '../reply.js';
 import type { Handler, RequestContext } from '../router.js';
@@ -143,11 +145,20 @@ async function submitInTurn<T>(ctx: RequestContext, submit: () => Promise<T>): P
   return out;
 }
 
-export function entryHandlers(entries: EntryService): EntryHandlers {
+export function entryHandlers(entries: EntryService, heavyReads: HeavyReads = new HeavyReads()): EntryHandlers {
   return {
     async list(ctx): Promise<Reply> {
       const policy = policyParam(ctx);
-      return json(200, entries.list(policy).map((e) => entryJson(e)));
+      if (entries.listCopy === undefined) return json(200, entries.list(policy).map((e) => entryJson(e)));
+      // Streamed from a compact copy, at most a few at once (heavy-reads.ts).
+      const release = await heavyReads.acquire();
+      try {
+        const copy = entries.listCopy(policy);
+        return { status: 200, chunks: entryListJson(copy), length: entryListLength(copy), contentType: JSON_TYPE, onSent: release };
+      } catch (err) {
+        release();
+        throw err;
+      }
     },
 
     create: selfOrdered(async (ctx): Promise<Reply> => {
