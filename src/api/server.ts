@@ -183,6 +183,10 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
         if (isAppError(err)) {
           reply = errorReply(err);
           if (err.status >= 500) logger.error({ err, method, path }, 'request failed');
+        } else if (req.destroyed && !req.complete) {
+          // The client went away in the middle of its body: nobody reads an
+          // answer, and it is the client's doing (a client error, rate-limited).
+          reply = errorReply(new AppError('bad_request', 'The connection closed before the end of the request'));
         } else {
           logger.error({ err, method, path }, 'unexpected error while handling request');
           reply = errorReply(new AppError('internal', 'Internal error', {}, { cause: err }));
@@ -198,18 +202,25 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     else logger.debug(line, 'request');
   }
 
+  const pending = new Set<http.IncomingMessage>();
   const server = http.createServer((req, res) => {
     inFlight += 1;
+    pending.add(req);
     let counted = true;
     // 'finish' = the response was handed to the OS; 'close' covers aborted requests.
     const done = (): void => {
       if (!counted) return;
       counted = false;
+      pending.delete(req);
+      req.socket.off('close', done);
       inFlight -= 1;
       if (inFlight === 0 && idle !== undefined) idle();
     };
     res.once('finish', done);
     res.once('close', done);
+    // A pipelined response still queued when its connection closes gets
+    // neither 'finish' nor 'close': nobody can receive it, it is done.
+    req.socket.once('close', done);
     handle(req, res).catch((err: unknown) => {
       logger.error({ err }, 'failed to answer request');
       if (!res.headersSent) res.writeHead(500);
@@ -256,7 +267,10 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
             new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), opts.drainMs ?? API_DRAIN_MS))),
           ]);
           clearTimeout(timer);
-          if (!drained) logger.warn({ inFlight, ms: opts.drainMs ?? API_DRAIN_MS }, 'requests still in flight at shutdown: closing their connections');
+          if (!drained) {
+            const sample = [...pending].slice(0, 5).map((r) => ({ method: r.method, url: r.url?.slice(0, 100), complete: r.complete, socketDestroyed: r.socket.destroyed }));
+            logger.warn({ inFlight, ms: opts.drainMs ?? API_DRAIN_MS, sample }, 'requests still in flight at shutdown: closing their connections');
+          }
         }
         server.closeAllConnections();
         for (const socket of sockets) socket.destroy();

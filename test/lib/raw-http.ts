@@ -87,7 +87,7 @@ export function parseResponses(buf: Buffer, opts: { headOnly?: (i: number) => bo
  * Writes `requests` in one go on one connection and collects `expect`
  * responses (default: one per request); rejects after `timeoutMs`.
  */
-export function pipeline(socketPath: string, requests: readonly string[], opts: { expect?: number; timeoutMs?: number } = {}): Promise<RawResponse[]> {
+export function pipeline(socketPath: string, requests: readonly string[], opts: { expect?: number; timeoutMs?: number; headOnly?: (i: number) => boolean } = {}): Promise<RawResponse[]> {
   const expect = opts.expect ?? requests.length;
   return new Promise((resolve, reject) => {
     const sock = net.connect(socketPath);
@@ -98,7 +98,7 @@ export function pipeline(socketPath: string, requests: readonly string[], opts: 
     }, opts.timeoutMs ?? 20_000);
     sock.on('data', (c: Buffer) => {
       buf = Buffer.concat([buf, c]);
-      const { responses } = parseResponses(buf);
+      const { responses } = parseResponses(buf, opts.headOnly === undefined ? {} : { headOnly: opts.headOnly });
       if (responses.length >= expect) {
         clearTimeout(timer);
         sock.destroy();
@@ -110,5 +110,30 @@ export function pipeline(socketPath: string, requests: readonly string[], opts: 
       reject(err);
     });
     sock.write(requests.join(''));
+  });
+}
+
+/**
+ * Writes `bytes` on a new connection, half-closes it, and collects what
+ * comes back until the server closes (or `timeoutMs`, then destroyed:
+ * `closed` false).
+ */
+export function exchange(socketPath: string, bytes: Buffer, timeoutMs = 5000): Promise<{ data: Buffer; closed: boolean }> {
+  return new Promise((resolve) => {
+    const sock = net.connect(socketPath);
+    const parts: Buffer[] = [];
+    let settled = false;
+    const finish = (closed: boolean): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      sock.destroy();
+      resolve({ data: Buffer.concat(parts), closed });
+    };
+    const timer = setTimeout(() => finish(false), timeoutMs);
+    sock.on('data', (c: Buffer) => parts.push(c));
+    sock.on('close', () => finish(true));
+    sock.on('error', () => finish(true));
+    sock.end(bytes);
   });
 }
