@@ -203,6 +203,8 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   }
 
   const pending = new Set<http.IncomingMessage>();
+  /** The `done` of each request not yet done, by connection (one 'close' listener per socket). */
+  const openOn = new WeakMap<object, Set<() => void>>();
   const server = http.createServer((req, res) => {
     inFlight += 1;
     pending.add(req);
@@ -212,7 +214,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
       if (!counted) return;
       counted = false;
       pending.delete(req);
-      req.socket.off('close', done);
+      openOn.get(req.socket)?.delete(done);
       inFlight -= 1;
       if (inFlight === 0 && idle !== undefined) idle();
     };
@@ -220,7 +222,9 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     res.once('close', done);
     // A pipelined response still queued when its connection closes gets
     // neither 'finish' nor 'close': nobody can receive it, it is done.
-    req.socket.once('close', done);
+    let open = openOn.get(req.socket);
+    if (open === undefined) openOn.set(req.socket, (open = new Set()));
+    open.add(done);
     handle(req, res).catch((err: unknown) => {
       logger.error({ err }, 'failed to answer request');
       if (!res.headersSent) res.writeHead(500);
@@ -232,7 +236,10 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   const sockets = new Set<net.Socket>();
   server.on('connection', (socket: net.Socket) => {
     sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
+    socket.once('close', () => {
+      sockets.delete(socket);
+      for (const done of [...(openOn.get(socket) ?? [])]) done();
+    });
   });
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
     if (err.code === 'ECONNRESET' || !socket.writable) {
