@@ -74,7 +74,9 @@ describe(`list memory with ${N} entries`, () => {
   });
 
   it(`${CONCURRENT} concurrent GET /v1/drop: peak RSS bounded, bodies identical to the non-streamed encoding, memory returned`, async () => {
+    const t0 = performance.now();
     const one = await list(d, true);
+    const oneMs = performance.now() - t0;
     assert.equal(one.status, 200);
     assert.equal(Number(one.headers['content-length']), one.bytes, 'content-length is the body length');
     const text = one.body!.toString('utf8');
@@ -91,14 +93,16 @@ describe(`list memory with ${N} entries`, () => {
     const before = status(d.pid);
     writeFileSync(`/proc/${d.pid}/clear_refs`, '5');
     const reset = status(d.pid);
+    const t1 = performance.now();
     const all = await Promise.all(Array.from({ length: CONCURRENT }, () => list(d, false)));
+    const allMs = performance.now() - t1;
     const peak = status(d.pid);
     for (const r of all) {
       assert.equal(r.status, 200);
       assert.equal(r.sha, one.sha, 'every concurrent body is the same');
     }
     const rise = peak.hwm - before.rss;
-    process.stdout.write(`${N} entries, ${(one.bytes / 1e6).toFixed(1)} MB of JSON: RSS before ${before.rss.toFixed(0)} MB (peak reset to ${reset.hwm.toFixed(0)}), peak during ${CONCURRENT} concurrent lists ${peak.hwm.toFixed(0)} MB (+${rise.toFixed(0)} MB), after ${peak.rss.toFixed(0)} MB\n`);
+    process.stdout.write(`${N} entries, ${(one.bytes / 1e6).toFixed(1)} MB of JSON: RSS before ${before.rss.toFixed(0)} MB (peak reset to ${reset.hwm.toFixed(0)}), peak during ${CONCURRENT} concurrent lists ${peak.hwm.toFixed(0)} MB (+${rise.toFixed(0)} MB), after ${peak.rss.toFixed(0)} MB; one list ${oneMs.toFixed(0)} ms, ${CONCURRENT} concurrent ${allMs.toFixed(0)} ms\n`);
     assert.ok(rise < PEAK_RISE_MB, `peak RSS rose by ${rise.toFixed(0)} MB during ${CONCURRENT} concurrent lists (bound ${PEAK_RISE_MB} MB)`);
     const back = await waitFor(() => status(d.pid).rss < before.rss + PEAK_RISE_MB / 2, 20_000, 200);
     assert.ok(back, `RSS ${status(d.pid).rss.toFixed(0)} MB after the lists, ${before.rss.toFixed(0)} MB before`);
