@@ -73,6 +73,7 @@ export async function send(res: ServerResponse, reply: Reply): Promise<void> {
 
 /** Resolves true on 'drain', false when the connection goes away or stalls past STREAM_STALL_MS (then destroyed). */
 function drained(res: ServerResponse): Promise<boolean> {
+  if (res.destroyed) return Promise.resolve(false);
   return new Promise((resolve) => {
     const done = (ok: boolean): void => {
       clearTimeout(timer);
@@ -92,6 +93,7 @@ function drained(res: ServerResponse): Promise<boolean> {
 }
 
 async function sendChunks(res: ServerResponse, reply: Reply, chunks: Iterable<string>): Promise<void> {
+  if (res.destroyed) return;
   const headers: Record<string, string | number> = { ...reply.headers, 'content-type': reply.contentType ?? JSON_TYPE };
   if (reply.length !== undefined) headers['content-length'] = reply.length;
   res.writeHead(reply.status, headers);

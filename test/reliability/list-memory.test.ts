@@ -107,4 +107,21 @@ describe(`list memory with ${N} entries`, () => {
     const back = await waitFor(() => status(d.pid).rss < before.rss + PEAK_RISE_MB / 2, 20_000, 200);
     assert.ok(back, `RSS ${status(d.pid).rss.toFixed(0)} MB after the lists, ${before.rss.toFixed(0)} MB before`);
   });
+
+  it('lists whose reader goes away mid-stream give their slot back: later lists are answered', async () => {
+    const aborted = await Promise.all(Array.from({ length: 6 }, () => new Promise<number>((resolve, reject) => {
+      const req = http.request({ socketPath: d.socketPath, path: '/v1/drop', headers: { authorization: `Bearer ${d.token}` }, agent: false }, (res) => {
+        res.once('data', (c: Buffer) => {
+          req.destroy();
+          resolve(c.length);
+        });
+      });
+      req.on('error', (e: NodeJS.ErrnoException) => (e.code === 'ECONNRESET' ? undefined : reject(e)));
+      req.end();
+    })));
+    assert.ok(aborted.every((n) => n > 0));
+    const r = await Promise.race([list(d, false), new Promise<'stuck'>((res) => setTimeout(() => res('stuck'), 60_000).unref())]);
+    assert.notEqual(r, 'stuck', 'a list after 6 aborted ones is answered');
+    assert.equal((r as { status: number }).status, 200);
+  });
 });
