@@ -91,6 +91,7 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer | 
       req.off('data', onData);
       req.off('end', onEnd);
       req.off('error', onError);
+      req.off('close', onClose);
     };
     const onData = (chunk: Buffer): void => {
       size += chunk.length;
@@ -111,9 +112,16 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer | 
       cleanup();
       reject(err);
     };
+    // The connection went away before the end of the body (e.g. at shutdown).
+    const onClose = (): void => {
+      if (req.complete) return;
+      cleanup();
+      reject(new Error('the connection closed before the end of the request body'));
+    };
     req.on('data', onData);
     req.once('end', onEnd);
     req.once('error', onError);
+    req.once('close', onClose);
   });
 }
 

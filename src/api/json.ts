@@ -51,8 +51,16 @@ export class JsonDataError extends Error {
 
 const at = (p: Pos): string => ` at line ${p.line} column ${p.col}`;
 
+/**
+ * serde_json's recursion limit: the 128th nested array/object is refused
+ * ("recursion limit exceeded", a syntax error: 400). It also bounds the
+ * recursion of this parser and of every decoder (no stack overflow, a 500).
+ */
+export const MAX_DEPTH = 127;
+
 class Parser {
   private i = 0;
+  private depth = 0;
   private line = 1;
   private col = 0;
   private readonly s: string;
@@ -131,6 +139,7 @@ class Parser {
         this.eat();
         return { t: 'str', v: this.string(), before, end: this.pos() };
       case '[': {
+        this.enter();
         this.eat();
         const items: JVal[] = [];
         let first = true;
@@ -151,9 +160,11 @@ class Parser {
           items.push(this.value());
         }
         this.eat();
+        this.depth -= 1;
         return { t: 'arr', items, before, end: this.pos() };
       }
       case '{': {
+        this.enter();
         this.eat();
         const entries: Array<readonly [string, JVal, Pos]> = [];
         let first = true;
@@ -182,12 +193,19 @@ class Parser {
           entries.push([key, this.value(), keyEnd]);
         }
         this.eat();
+        this.depth -= 1;
         return { t: 'obj', entries, before, end: this.pos() };
       }
       default:
         if (c === '-' || (c >= '0' && c <= '9')) return this.number(before);
         return this.peekErr('expected value');
     }
+  }
+
+  /** Before consuming a `[` or `{`. */
+  private enter(): void {
+    this.depth += 1;
+    if (this.depth > MAX_DEPTH) this.peekErr('recursion limit exceeded');
   }
 
   private ident(rest: string): void {
@@ -359,6 +377,7 @@ function rustDebugStr(s: string): string {
 
 const U64_MAX = (1n << 64n) - 1n;
 const I64_MIN = -(1n << 63n);
+const SAFE_MAX = BigInt(Number.MAX_SAFE_INTEGER);
 
 /** serde's `Unexpected` for a value. */
 export function unexpected(v: JVal): string {
@@ -403,15 +422,30 @@ export const str: Decoder<string> = (v, ctx) => {
   return v.v;
 };
 
-/** u64; returned as a JS number (values above 2^53 lose precision). */
-export const u64: Decoder<number> = (v, ctx) => {
+/**
+ * u64, exact: a number up to 2^53-1, a bigint above (JSON.parse would
+ * round it). The caller refuses or keeps the bigint; nothing is rounded.
+ */
+export const u64Exact: Decoder<number | bigint> = (v, ctx) => {
   if (v.t === 'num' && v.isInt) {
     const b = BigInt(v.raw);
-    if (b >= 0n && b <= U64_MAX) return Number(b);
+    if (b >= 0n && b <= U64_MAX) return b <= SAFE_MAX ? Number(b) : b;
     if (b < 0n && b >= I64_MIN) throw dataError(ctx.path, `invalid value: integer \`${b}\`, expected u64`, v.end);
   }
   throw invalidType(v, ctx, 'u64');
 };
+
+/** A u64 that fits a JS number exactly (up to 2^53-1); a larger one is a data error with `rangeMessage`. */
+export function safeU64(rangeMessage: string): Decoder<number> {
+  return (v, ctx) => {
+    const n = u64Exact(v, ctx);
+    if (typeof n === 'bigint') throw dataError(ctx.path, rangeMessage, v.end);
+    return n;
+  };
+}
+
+/** A u64 kept as a JS number: refused (data error) above 2^53-1 rather than rounded. */
+export const u64: Decoder<number> = safeU64('invalid value: integer above 2^53-1 (cannot be represented exactly), expected u64');
 
 export function nullable<T>(d: Decoder<T>): Decoder<T | null> {
   return (v, ctx) => (v.t === 'null' ? null : d(v, ctx));

@@ -24,6 +24,16 @@ export interface Scope {
 
 export type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
 
+/** A request's place in its connection's order (turns.ts). */
+export interface RequestTurn {
+  /** 'mutation': until the previous request of the connection was submitted to the update queue; 'read': until it completed. */
+  wait(kind: 'mutation' | 'read'): Promise<void>;
+  /** This request's mutation is in the update queue (idempotent). */
+  submitted(): void;
+  /** This request is done (idempotent; also marks it submitted). */
+  completed(): void;
+}
+
 export interface RequestContext {
   readonly req: IncomingMessage;
   /** Decoded path parameters by name. */
@@ -36,6 +46,8 @@ export interface RequestContext {
   readonly logger: Logger;
   /** Request body size limit in bytes. */
   readonly bodyLimit: number;
+  /** Used by `selfOrdered` handlers only (turns.ts); the server orders the others. */
+  readonly turn: RequestTurn;
 }
 
 export type Handler = (ctx: RequestContext) => Promise<Reply>;

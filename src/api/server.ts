@@ -20,8 +20,10 @@ import { clientHandlers } from './handlers/clients.js';
 import { entryHandlers } from './handlers/entries.js';
 import { fleetHandlers, type FleetStatusSource } from './handlers/fleet.js';
 import { empty, errorReply, send, type Reply } from './reply.js';
-import { Router, type RequestContext } from './router.js';
+import { Router, type RequestContext, type RequestTurn } from './router.js';
 import { buildRoutes, type HandlerTable } from './routes.js';
+import { ClientErrorLog } from './client-error-log.js';
+import { ConnectionTurns, isSelfOrdered } from './turns.js';
 
 export interface ApiServerOptions {
   readonly socketPath: string;
@@ -39,12 +41,21 @@ export interface ApiServerOptions {
   readonly handlers?: HandlerTable;
   /** The fleet's status for GET /v1/fleet (absent: `{"enabled": false}`). */
   readonly fleet?: FleetStatusSource;
+  /** How long close() lets in-flight requests finish before cutting every connection. @default 3000 */
+  readonly drainMs?: number;
 }
+
+/** Default of ApiServerOptions.drainMs. */
+export const API_DRAIN_MS = 3000;
 
 export interface ApiServer {
   readonly server: http.Server;
   readonly socketPath: string;
-  /** Stops accepting, waits for in-flight requests, closes the connections. */
+  /**
+   * Stops accepting, waits for in-flight requests (at most `drainMs`: a body
+   * that never ends must not hold the stop), then destroys every connection,
+   * upgraded and half-parsed ones included.
+   */
   close(): Promise<void>;
 }
 
@@ -117,8 +128,21 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   let inFlight = 0;
   let idle: (() => void) | undefined;
 
+  const turns = new ConnectionTurns();
+  const clientErrors = new ClientErrorLog({ logger });
+
   async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const started = process.hrtime.bigint();
+    // Taken synchronously, in arrival order (turns.ts).
+    const turn = turns.take(req.socket);
+    try {
+      await answer(req, res, turn, started);
+    } finally {
+      turn.completed();
+    }
+  }
+
+  async function answer(req: http.IncomingMessage, res: http.ServerResponse, turn: RequestTurn, started: bigint): Promise<void> {
     let url = req.url ?? '/';
     const abs = /^https?:\/\/[^/?#]*/i.exec(url);
     if (abs !== null) url = url.slice(abs[0].length) || '/';
@@ -137,6 +161,8 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
       reply = { status: 400, text: 'Invalid URL: Cannot parse percent-encoded path' };
     } else {
       try {
+        // Also before authentication: a token created by an earlier request of the connection is known.
+        if (!isSelfOrdered(m.route.handler)) await turn.wait('read');
         const client = authorize(opts.clients, req.headers.authorization, m.route.scope);
         clientName = client.name;
         const actor = { name: client.name, group: client.group };
@@ -150,12 +176,17 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
           // handlers name the acting client in their lines (no child logger per request)
           logger,
           bodyLimit,
+          turn,
         };
         reply = await m.route.handler(ctx);
       } catch (err) {
         if (isAppError(err)) {
           reply = errorReply(err);
           if (err.status >= 500) logger.error({ err, method, path }, 'request failed');
+        } else if (req.destroyed && !req.complete) {
+          // The client went away in the middle of its body: nobody reads an
+          // answer, and it is the client's doing (a client error, rate-limited).
+          reply = errorReply(new AppError('bad_request', 'The connection closed before the end of the request'));
         } else {
           logger.error({ err, method, path }, 'unexpected error while handling request');
           reply = errorReply(new AppError('internal', 'Internal error', {}, { cause: err }));
@@ -163,30 +194,51 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
       }
     }
     await drainRequest(req);
-    send(res, reply);
+    await send(res, reply);
     const ms = Number(process.hrtime.bigint() - started) / 1e6;
     const line = { method, path, status: reply.status, client: clientName, ms };
     if (reply.status >= 500) logger.error(line, 'request');
-    else if (reply.status >= 400) logger.info(line, 'request');
+    else if (reply.status >= 400) clientErrors.log(line);
     else logger.debug(line, 'request');
   }
 
+  const pending = new Set<http.IncomingMessage>();
+  /** The `done` of each request not yet done, by connection (one 'close' listener per socket). */
+  const openOn = new WeakMap<object, Set<() => void>>();
   const server = http.createServer((req, res) => {
     inFlight += 1;
+    pending.add(req);
     let counted = true;
     // 'finish' = the response was handed to the OS; 'close' covers aborted requests.
     const done = (): void => {
       if (!counted) return;
       counted = false;
+      pending.delete(req);
+      openOn.get(req.socket)?.delete(done);
       inFlight -= 1;
       if (inFlight === 0 && idle !== undefined) idle();
     };
     res.once('finish', done);
     res.once('close', done);
+    // A pipelined response still queued when its connection closes gets
+    // neither 'finish' nor 'close': nobody can receive it, it is done.
+    let open = openOn.get(req.socket);
+    if (open === undefined) openOn.set(req.socket, (open = new Set()));
+    open.add(done);
     handle(req, res).catch((err: unknown) => {
       logger.error({ err }, 'failed to answer request');
       if (!res.headersSent) res.writeHead(500);
       res.end();
+    });
+  });
+  // Every socket, whatever state its HTTP parser is in (upgraded sockets
+  // leave http's own connection list): close() destroys them all.
+  const sockets = new Set<net.Socket>();
+  server.on('connection', (socket: net.Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => {
+      sockets.delete(socket);
+      for (const done of [...(openOn.get(socket) ?? [])]) done();
     });
   });
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
@@ -215,9 +267,22 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
       closing ??= (async () => {
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeIdleConnections();
-        if (inFlight > 0) await new Promise<void>((resolve) => (idle = resolve));
+        if (inFlight > 0) {
+          let timer: NodeJS.Timeout | undefined;
+          const drained = await Promise.race([
+            new Promise<boolean>((resolve) => (idle = () => resolve(true))),
+            new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), opts.drainMs ?? API_DRAIN_MS))),
+          ]);
+          clearTimeout(timer);
+          if (!drained) {
+            const sample = [...pending].slice(0, 5).map((r) => ({ method: r.method, url: r.url?.slice(0, 100), complete: r.complete, socketDestroyed: r.socket.destroyed }));
+            logger.warn({ inFlight, ms: opts.drainMs ?? API_DRAIN_MS, sample }, 'requests still in flight at shutdown: closing their connections');
+          }
+        }
         server.closeAllConnections();
+        for (const socket of sockets) socket.destroy();
         await closed;
+        clientErrors.flush();
         logger.info('API closed');
       })();
       return closing;

@@ -34,6 +34,7 @@ import type {
   BanClaim,
   BanItem,
   BanService,
+  EntryListCopy,
   EntryService,
   FleetItem,
   FleetService,
@@ -47,6 +48,7 @@ import type { Batcher } from './queue/batcher.js';
 import { ClaimTable } from './state/claims.js';
 import { CoreEvents } from './state/events.js';
 import { ExpiryHeap, ExpiryTimer } from './state/expiry.js';
+import { copyEntryList } from './state/list-copy.js';
 import { writeSnapshot } from './state/snapshot.js';
 import { storeIndex, type EntryTable } from './state/table.js';
 import type { TagRegistry } from './state/tags.js';
@@ -228,6 +230,10 @@ export class EntryStore implements EntryService, BanService, FleetService, Stats
       }
     }
     return out;
+  }
+
+  listCopy(policy: Policy): EntryListCopy {
+    return copyEntryList(this.#table, this.#tags, policy);
   }
 
   get(policy: Policy, cidr: Cidr): Entry | undefined {

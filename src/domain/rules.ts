@@ -66,6 +66,14 @@ export function banPrefixError(cidr: Cidr): string | undefined {
 
 export const EXPIRATION_MESSAGE = 'expiration timestamp must be in the future or zero';
 
+/**
+ * Couic's expirations are u64; ours are kept as JS numbers (table, journal,
+ * events), exact up to 2^53-1. Larger values are refused, never rounded
+ * (docs/api-extensions.md).
+ */
+export const MAX_EXPIRATION = Number.MAX_SAFE_INTEGER;
+export const EXPIRATION_RANGE_MESSAGE = `expiration must be at most ${MAX_EXPIRATION} (2^53-1): larger values cannot be stored exactly`;
+
 /** 0 or strictly after `now` (unix seconds); undefined when valid. */
 export function expirationError(expiration: number, now: number): string | undefined {
   return expiration !== 0 && expiration <= now ? EXPIRATION_MESSAGE : undefined;

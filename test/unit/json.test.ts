@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decodeJson, JsonDataError, JsonSyntaxError, parseJson, str, struct, u64, nullable, seqOf, toPlain } from '../../src/api/json.js';
+import { decodeJson, JsonDataError, JsonSyntaxError, MAX_DEPTH, parseJson, str, struct, u64, u64Exact, nullable, seqOf, toPlain } from '../../src/api/json.js';
 
 test('syntax errors carry serde_json texts and positions', () => {
   const cases: ReadonlyArray<readonly [string, string]> = [
@@ -50,5 +50,19 @@ test('data errors: paths and serde texts', () => {
   for (const [text, message] of cases) {
     assert.throws(() => decodeJson(text, d), (e: Error) => e instanceof JsonDataError && e.message === message, text);
   }
-  assert.deepEqual(decodeJson('[{"a":"x","n":18446744073709551615,"zz":1}]', d), [{ a: 'x', n: 18446744073709551615, o: null }]);
+  assert.deepEqual(decodeJson('[{"a":"x","n":9007199254740991,"zz":1}]', d), [{ a: 'x', n: 9007199254740991, o: null }]);
+  // Above 2^53-1 a JS number would round it: refused, never changed.
+  for (const big of ['9007199254740992', '18446744073709551615']) {
+    assert.throws(() => decodeJson(`[{"a":"x","n":${big}}]`, d), (e: Error) => e instanceof JsonDataError && /^\[0\]\.n: invalid value: integer above 2\^53-1/.test(e.message), big);
+    assert.equal(decodeJson(big, u64Exact), BigInt(big));
+  }
+});
+
+test('nesting: 127 levels parse, the 128th is serde_json\'s recursion limit (a syntax error), never a stack overflow', () => {
+  const nest = (n: number): string => '['.repeat(n) + ']'.repeat(n);
+  assert.equal(parseJson(nest(MAX_DEPTH)).t, 'arr');
+  assert.throws(() => parseJson(nest(MAX_DEPTH + 1)), (e: Error) => e instanceof JsonSyntaxError && e.message === `recursion limit exceeded at line 1 column ${MAX_DEPTH + 1}`);
+  assert.throws(() => parseJson(`{"a":${'{"b":'.repeat(1_000_000)}`), (e: Error) => e instanceof JsonSyntaxError && /^recursion limit exceeded/.test(e.message));
+  // Depth is per path, not cumulative: many siblings at depth 127 are fine.
+  assert.equal(parseJson(`[${Array(10).fill(nest(MAX_DEPTH - 1)).join(',')}]`).t, 'arr');
 });

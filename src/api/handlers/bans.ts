@@ -26,6 +26,7 @@ import { empty, json, type Reply } from '../reply.js';
 import type { Handler, RequestContext } from '../router.js';
 import type { HandlerTable } from '../routes.js';
 import { invalid, parsePathCidr } from '../validate.js';
+import { selfOrdered, wrapHandler } from '../turns.js';
 import type { EntryHandlers } from './entries.js';
 
 export function isBanService(x: unknown): x is BanService {
@@ -111,49 +112,24 @@ async function readBans(ctx: RequestContext): Promise<BanItem[]> {
 
 /**
  * Requests pipelined on one connection take effect in the order they were
- * sent: a mutation is submitted to the update queue (FIFO, group commit)
- * only after the previous bans request of its connection was, and a GET
- * answers after the previous one completed. (A POST reads its body before
- * submitting; without this a pipelined DELETE behind it could overtake it.)
+ * sent (turns.ts): a mutation reads and checks its body, then is submitted
+ * to the update queue (FIFO, group commit) once the previous request of its
+ * connection was. (A POST reads its body before submitting; without this a
+ * pipelined DELETE behind it could overtake it.)
  */
-interface Turn {
-  readonly submitted: Promise<void>;
-  readonly completed: Promise<void>;
-}
-const turns = new WeakMap<object, Turn>();
-
-/** Must be called synchronously when the request arrives. */
-function takeTurn(ctx: RequestContext): { prev: Turn | undefined; submitted: () => void; completed: () => void } {
-  const sock = ctx.req.socket;
-  const prev = turns.get(sock);
-  let submitted: () => void = () => {};
-  let completed: () => void = () => {};
-  const turn: Turn = {
-    submitted: new Promise<void>((r) => (submitted = r)),
-    completed: new Promise<void>((r) => (completed = r)),
-  };
-  turns.set(sock, turn);
-  return { prev, submitted, completed };
-}
-
-/** Runs `fn` in its connection's turn; `fn` submits synchronously before its first await. */
-async function inTurn<T>(ctx: RequestContext, kind: 'mutation' | 'read', prepare: () => Promise<T> | T, fn: (v: T) => Promise<Reply> | Reply): Promise<Reply> {
-  const t = takeTurn(ctx);
-  try {
-    const v = await prepare();
-    if (t.prev !== undefined) await (kind === 'mutation' ? t.prev.submitted : t.prev.completed);
-    const out = fn(v);
-    t.submitted();
-    return await out;
-  } finally {
-    t.submitted();
-    t.completed();
-  }
+function inTurn<T>(prepare: (ctx: RequestContext) => Promise<T> | T, fn: (v: T, ctx: RequestContext) => Promise<Reply>): Handler {
+  return selfOrdered(async (ctx) => {
+    const v = await prepare(ctx);
+    await ctx.turn.wait('mutation');
+    const out = fn(v, ctx);
+    ctx.turn.submitted();
+    return out;
+  });
 }
 
 /** Handlers of the `/v1/bans` routes (routes.ts ids), given the entry handlers for the compatibility routes. */
 export function banHandlers(service: EntryService, entryHandlers: EntryHandlers): HandlerTable {
-  const asPolicy = (h: Handler): Handler => (ctx) => h({ ...ctx, params: { ...ctx.params, policy: 'bans' } });
+  const asPolicy = (h: Handler): Handler => wrapHandler(h, (ctx) => h({ ...ctx, params: { ...ctx.params, policy: 'bans' } }));
   const compat: HandlerTable = {
     'bans.compat.list': asPolicy(entryHandlers.list),
     'bans.compat.create': asPolicy(entryHandlers.create),
@@ -165,33 +141,29 @@ export function banHandlers(service: EntryService, entryHandlers: EntryHandlers)
   return {
     ...compat,
 
-    'bans.create': (ctx) => inTurn(
-      ctx, 'mutation',
-      async () => {
+    'bans.create': inTurn(
+      async (ctx) => {
         const owner = ownerParam(ctx);
         return { owner, items: await readBans(ctx) };
       },
-      async ({ owner, items }) => json(200, { applied: await bans.ban(owner, items, ctx.actor) }),
+      async ({ owner, items }, ctx) => json(200, { applied: await bans.ban(owner, items, ctx.actor) }),
     ),
 
-    'bans.delete': (ctx) => inTurn(
-      ctx, 'mutation',
-      () => {
+    'bans.delete': inTurn(
+      (ctx) => {
         const errors: FieldErrors = {};
         const cidr = parsePathCidr(ctx.params['ip'] ?? '', ctx.params['prefix'] ?? '', errors);
         return { owner: ownerParam(ctx, errors), cidr: cidr! };
       },
-      async ({ owner, cidr }) => {
+      async ({ owner, cidr }, ctx) => {
         await bans.unban(owner, cidr, ctx.actor);
         return empty(204);
       },
     ),
 
-    'bans.flush': (ctx) => inTurn(ctx, 'mutation', () => ownerParam(ctx), async (owner) => json(200, { removed: await bans.flushBans(owner, ctx.actor) })),
+    'bans.flush': inTurn((ctx) => ownerParam(ctx), async (owner, ctx) => json(200, { removed: await bans.flushBans(owner, ctx.actor) })),
 
-    'bans.list': (ctx) => inTurn(
-      ctx, 'read', () => ownerParam(ctx),
-      (owner) => json(200, bans.bansOf(owner).map((b) => ({ cidr: b.cidr, expiration: b.expiration }))),
-    ),
+    // A read: the server starts it once the previous request of its connection completed.
+    'bans.list': async (ctx) => json(200, bans.bansOf(ownerParam(ctx)).map((b) => ({ cidr: b.cidr, expiration: b.expiration }))),
   };
 }

@@ -4,15 +4,18 @@
 import type { EntryService } from '../../core/model/types.js';
 import { nowSeconds } from '../../domain/clock.js';
 import { notFoundError, setEntryError } from '../../domain/entry-errors.js';
-import { expirationError, isSetTag, tagError } from '../../domain/rules.js';
+import { EXPIRATION_RANGE_MESSAGE, expirationError, isSetTag, tagError } from '../../domain/rules.js';
 import type { Entry, PeerJob, Policy } from '../../domain/types.js';
 import { AppError, type FieldErrors } from '../../errors.js';
 import { CIDR_SYNTAX_MESSAGE, formatCidr, tryParseCidr, tryParseCidrRaw } from '../../net/cidr.js';
 import { readFrameworkJson, readValidatedJson } from '../body.js';
-import { anyMap, dataError, enumOf, nullable, seqOf, str, struct, u64, type Decoder } from '../json.js';
+import { anyMap, dataError, enumOf, nullable, safeU64, seqOf, str, struct, u64Exact, type Decoder } from '../json.js';
+import { HeavyReads } from '../heavy-reads.js';
+import { entryListJson, entryListLength } from '../list-stream.js';
 import { peerEcho, scanPeerJobs, type FastPeerJob } from '../peer-fast.js';
 import { empty, json, JSON_TYPE, type Reply } from '../reply.js';
 import type { Handler, RequestContext } from '../router.js';
+import { selfOrdered } from '../turns.js';
 import { invalid, parsePathCidr, parsePolicy } from '../validate.js';
 
 /** Entry response, field order creation, cidr, tag, expiration. */
@@ -35,7 +38,8 @@ export const metadataDecoder = struct('Metadata', [
 interface RawEntryInput {
   readonly cidr: string;
   readonly tag: string | null;
-  readonly expiration: number;
+  /** A bigint when above 2^53-1: refused by the handler (422), never rounded. */
+  readonly expiration: number | bigint;
   readonly metadata: Metadata | null;
 }
 
@@ -43,7 +47,7 @@ interface RawEntryInput {
 export const rawEntryDecoder = struct('RawEntryInput', [
   { name: 'cidr', decode: str },
   { name: 'tag', decode: nullable(str), optional: true },
-  { name: 'expiration', decode: u64 },
+  { name: 'expiration', decode: u64Exact },
   { name: 'metadata', decode: nullable(metadataDecoder), defaulted: true },
 ]) as Decoder<unknown> as Decoder<RawEntryInput>;
 
@@ -64,8 +68,9 @@ const peerTag: Decoder<string | null> = (v, ctx) => {
   return s;
 };
 
+const peerU64 = safeU64(EXPIRATION_RANGE_MESSAGE);
 const peerExpiration: Decoder<number> = (v, ctx) => {
-  const n = u64(v, ctx);
+  const n = peerU64(v, ctx);
   const bad = expirationError(n, nowSeconds());
   if (bad !== undefined) throw dataError(ctx.path, bad, v.end);
   return n;
@@ -129,14 +134,34 @@ export interface EntryHandlers {
   readonly peer: Handler;
 }
 
-export function entryHandlers(entries: EntryService): EntryHandlers {
+/**
+ * Submits the mutation `submit` makes in the request's connection turn
+ * (turns.ts): after the previous request of the connection was submitted.
+ */
+async function submitInTurn<T>(ctx: RequestContext, submit: () => Promise<T>): Promise<T> {
+  await ctx.turn.wait('mutation');
+  const out = submit();
+  ctx.turn.submitted();
+  return out;
+}
+
+export function entryHandlers(entries: EntryService, heavyReads: HeavyReads = new HeavyReads()): EntryHandlers {
   return {
     async list(ctx): Promise<Reply> {
       const policy = policyParam(ctx);
-      return json(200, entries.list(policy).map((e) => entryJson(e)));
+      if (entries.listCopy === undefined) return json(200, entries.list(policy).map((e) => entryJson(e)));
+      // Streamed from a compact copy, at most a few at once (heavy-reads.ts).
+      const release = await heavyReads.acquire();
+      try {
+        const copy = entries.listCopy(policy);
+        return { status: 200, chunks: entryListJson(copy), length: entryListLength(copy), contentType: JSON_TYPE, onSent: release };
+      } catch (err) {
+        release();
+        throw err;
+      }
     },
 
-    async create(ctx): Promise<Reply> {
+    create: selfOrdered(async (ctx): Promise<Reply> => {
       const policy = policyParam(ctx);
       const body = await readValidatedJson(ctx.req, ctx.bodyLimit, rawEntryDecoder);
       const errors: FieldErrors = {};
@@ -145,14 +170,15 @@ export function entryHandlers(entries: EntryService): EntryHandlers {
       const tag = body.tag ?? '';
       const badTag = tagError(tag);
       if (badTag !== undefined) errors['tag'] = invalid(badTag);
-      const badExp = expirationError(body.expiration, nowSeconds());
+      const expiration = body.expiration;
+      const badExp = typeof expiration === 'bigint' ? EXPIRATION_RANGE_MESSAGE : expirationError(expiration, nowSeconds());
       if (badExp !== undefined) errors['expiration'] = invalid(badExp);
-      if (cidr === undefined || Object.keys(errors).length > 0) throw new AppError('invalid', 'Validation failed', errors);
+      if (cidr === undefined || typeof expiration === 'bigint' || Object.keys(errors).length > 0) throw new AppError('invalid', 'Validation failed', errors);
       // The core logs the mutation with the acting client.
       const metadata = body.metadata === null ? {} : { metadata: body.metadata };
-      const entry = await entries.create(policy, { cidr, tag, expiration: body.expiration, ...metadata }, ctx.actor);
+      const entry = await submitInTurn(ctx, () => entries.create(policy, { cidr, tag, expiration, ...metadata }, ctx.actor));
       return json(201, entryJson(entry, tag === '' ? null : tag));
-    },
+    }),
 
     async get(ctx): Promise<Reply> {
       const { policy, cidr } = pathParams(ctx);
@@ -170,13 +196,13 @@ export function entryHandlers(entries: EntryService): EntryHandlers {
       return empty(204);
     },
 
-    async peer(ctx): Promise<Reply> {
+    peer: selfOrdered(async (ctx): Promise<Reply> => {
       const policy = policyParam(ctx);
       const body = await readFrameworkJson(ctx.req, ctx.bodyLimit, peerBodyDecoder, fastPeerBody);
       if ('fast' in body) {
         // Well-formed body (the usual case): jobs decoded in one pass.
         const jobs = body.fast;
-        await entries.applyPeer(policy, jobs, ctx.actor);
+        await submitInTurn(ctx, () => entries.applyPeer(policy, jobs, ctx.actor));
         // The echo (about 100 bytes a job) is built after a macrotask turn:
         // the batch queued behind this one is planned and sent to the
         // helper first, and the echo is written while the kernel applies it.
@@ -189,7 +215,7 @@ export function entryHandlers(entries: EntryService): EntryHandlers {
         if (cidr === undefined) throw new AppError('internal', 'peer cidr lost validation');
         return { action: j.action, entry: { cidr, tag: j.entry.tag ?? '', expiration: j.entry.expiration } };
       });
-      await entries.applyPeer(policy, parsed, ctx.actor);
+      await submitInTurn(ctx, () => entries.applyPeer(policy, parsed, ctx.actor));
       return json(
         201,
         jobs.map((j) => ({
@@ -197,6 +223,6 @@ export function entryHandlers(entries: EntryService): EntryHandlers {
           entry: { cidr: j.entry.cidr.raw, tag: j.entry.tag, expiration: j.entry.expiration, metadata: j.entry.metadata },
         })),
       );
-    },
+    }),
   };
 }

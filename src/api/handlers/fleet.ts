@@ -7,6 +7,7 @@
 import { json } from '../reply.js';
 import type { Handler } from '../router.js';
 import type { HandlerTable } from '../routes.js';
+import { wrapHandler } from '../turns.js';
 import type { EntryHandlers } from './entries.js';
 
 /** What reports the fleet's status (src/fleet/fleet.ts Fleet). */
@@ -15,7 +16,7 @@ export interface FleetStatusSource {
 }
 
 export function fleetHandlers(entryHandlers: EntryHandlers, source?: FleetStatusSource): HandlerTable {
-  const asPolicy = (h: Handler): Handler => (ctx) => h({ ...ctx, params: { ...ctx.params, policy: 'fleet' } });
+  const asPolicy = (h: Handler): Handler => wrapHandler(h, (ctx) => h({ ...ctx, params: { ...ctx.params, policy: 'fleet' } }));
   return {
     'fleet.status': async () => json(200, source === undefined ? { enabled: false } : source.status()),
     'fleet.compat.create': asPolicy(entryHandlers.create),

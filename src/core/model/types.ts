@@ -15,8 +15,21 @@ import type { HelperStats } from '../../xdp/types.js';
  * not_found (with errors.cidr), invalid + plainBody for set entries on
  * remove, busy (queue full), unavailable (helper down past the wait bound).
  */
+/** The entries of a policy at one instant, read by index (0 .. size-1) in list() order. */
+export interface EntryListCopy {
+  readonly size: number;
+  /** Canonical CIDR text. */
+  cidr(i: number): string;
+  /** '' when none. */
+  tag(i: number): string;
+  creation(i: number): number;
+  expiration(i: number): number;
+}
+
 export interface EntryService {
   list(policy: Policy): Entry[];
+  /** The same entries as list(), copied compactly for streaming (optional: list() is used without it). */
+  listCopy?(policy: Policy): EntryListCopy;
   get(policy: Policy, cidr: Cidr): Entry | undefined;
   count(policy: Policy): number;
   create(policy: Policy, req: CreateRequest, actor: Actor): Promise<Entry>;
