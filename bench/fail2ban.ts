@@ -242,7 +242,7 @@ async function main(): Promise<void> {
         count: claims,
       },
       {
-        label: 'seed action: `couicctl drop add|delete` (native couicctl)',
+        label: 'seed action: `couicctl drop add` / `drop delete` (native couicctl)',
         action: `couicseed[couicctl="${COUICCTL} -c ${ctlConf}"]`,
         n: N,
         count: seedEntries,

@@ -44,7 +44,7 @@ test('fail2ban bench --quick prints every row', { skip: fail2banMissing(), timeo
     'no-op `true` action (shell ceiling)',
     'exec of a no-op binary, `exec /bin/true` (floor of any client-per-ban shim; informative)',
     'couic.conf (couic-ban)',
-    'seed action: `couicctl drop add|delete` (native couicctl)',
+    'seed action: `couicctl drop add` / `drop delete` (native couicctl)',
     'couic.conf against an instant stub peer instead of the daemon (informative)',
     'couic.conf, daemon without fsync (informative)',
     'Python no-op action (Python-path ceiling)',
