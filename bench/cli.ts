@@ -3,7 +3,10 @@
  * `couicctl drop add` process against the real daemon, next to a bare
  * `node -e ''` (the floor for any Node CLI) and `curl --unix-socket` of the
  * same request (the floor for any HTTP client). Rows with
- * COUICCTL_NO_FAST_PATH=1 show the cost of loading yargs.
+ * COUICCTL_NO_FAST_PATH=1 show the cost of loading yargs. The native
+ * couicctl front (src/shim/couicctl.c) runs the same `drop list` and `drop
+ * add` beside `couic-ban ban` (fail2ban's per-ban client), the target being
+ * the native `drop add` within 1.5× of couic-ban's median.
  *
  * Each row: N runs (default 30) in turn, median and p90 of the wall time
  * measured around spawnSync. Prints one Markdown table.
@@ -13,6 +16,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { buildCouicBan, buildCouicctl, COUIC_BAN, COUICCTL } from '../test/fail2ban/lib.js';
 import { REPO_ROOT, startDaemon } from '../test/lib/daemon.js';
 
 function flag(name: string, dflt: number): number {
@@ -52,6 +56,8 @@ function measure(label: string, argv: (i: number) => readonly string[], env: Rec
 }
 
 async function main(): Promise<void> {
+  buildCouicBan();
+  buildCouicctl();
   const daemon = await startDaemon();
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'couicctl-bench-'));
   try {
@@ -82,12 +88,20 @@ async function main(): Promise<void> {
     rows.push(
       measure('`couicctl drop add …` (yargs path)', () => [node, CLI, '-c', cfg, 'drop', 'add', nextCidr(), '-t', 'fail2ban-sshd'], { COUICCTL_NO_FAST_PATH: '1' }),
     );
+    rows.push(measure('native `couicctl drop list`', () => [COUICCTL, '-c', cfg, 'drop', 'list']));
+    const clientFile = `${daemon.workingDir}/rbac/clients/couicctl.toml`;
+    const nativeAdd = measure('native `couicctl drop add <ip>/32 -t fail2ban-sshd`', () => [COUICCTL, '-c', cfg, 'drop', 'add', nextCidr(), '-t', 'fail2ban-sshd']);
+    const ban = measure('`couic-ban ban fail2ban-sshd <ip> 600`', () => [COUIC_BAN, '-s', daemon.socketPath, '-k', clientFile, 'ban', 'fail2ban-sshd', nextCidr().replace('/32', ''), '600']);
+    rows.push(nativeAdd, ban);
+    const ratio = nativeAdd.median / ban.median;
     const lines = [
       `couicctl wall time per process, ${RUNS} runs each, ${ENTRIES} entries in the drop list (node ${process.version}, ${os.cpus().length} CPUs):`,
       '',
       '| command | median (ms) | p90 (ms) |',
       '| --- | ---: | ---: |',
-      ...rows.map((r) => `| ${r.label} | ${r.median.toFixed(1)} | ${r.p90.toFixed(1)} |`),
+      ...rows.map((r) => `| ${r.label} | ${r.median.toFixed(2)} | ${r.p90.toFixed(2)} |`),
+      '',
+      `Target: native \`couicctl drop add\` median within 1.5× of couic-ban's: ${ratio.toFixed(2)}× — ${ratio <= 1.5 ? 'met' : 'NOT met'}`,
     ];
     process.stdout.write(`${lines.join('\n')}\n`);
   } finally {

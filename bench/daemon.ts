@@ -151,6 +151,8 @@ function writeConfig(dir: string, batching: boolean, cap: number): string {
     `socket = ${JSON.stringify(path.join(dir, 'couic.sock'))}`,
     '[logging]',
     `level = ${JSON.stringify(LEVEL)}`,
+    // log files as a packaged daemon writes them (text, daily), in the bench's dir
+    `dir = ${JSON.stringify(path.join(dir, 'log'))}`,
     '[dataplane]',
     // Never pin: benched daemons start and stop many times and must not share pins.
     'pin_dir = ""',

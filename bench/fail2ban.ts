@@ -7,7 +7,8 @@
  *   - stop (flush), then the restore of the N bans at the next start (timed
  *     from the server's spawn until the backend holds all N again);
  * for: a no-op `true` action (the shell-path ceiling), couic.conf
- * (couic-ban), a Python action that does nothing (the Python-path ceiling),
+ * (couic-ban), the seed's action (Couic's fail2ban page: `couicctl drop
+ * add|delete` per ban, through the native couicctl front), a Python action that does nothing (the Python-path ceiling),
  * couic.py, and the stock iptables-multiport, iptables-ipset and nftables
  * actions (they change only the namespace's tables); plus a 20,000-ban
  * restore through the Python no-op and through couic.py.
@@ -17,11 +18,11 @@
  * Prints a Markdown table with the date and machine, then the targets.
  */
 import { spawnSync } from 'node:child_process';
-import { closeSync, constants as fsc, openSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, constants as fsc, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { buildCouicBan, COUIC_BAN, F2b, startStub, tmpDir, writeClientFile, type Stub } from '../test/fail2ban/lib.js';
+import { buildCouicBan, buildCouicctl, COUIC_BAN, COUICCTL, F2b, SEED_ACTION, startStub, tmpDir, writeClientFile, type Stub } from '../test/fail2ban/lib.js';
 import { startDaemon, type Daemon } from '../test/lib/daemon.js';
 import { exec, randSuffix, run } from '../test/lib/netns.js';
 import { sleep } from '../test/lib/wait.js';
@@ -110,7 +111,7 @@ interface Case {
 
 async function runCase(ns: string, c: Case): Promise<Row> {
   const row: Row = { label: c.label, n: c.n };
-  const f = new F2b({ netns: ns, jails: { bench: { action: c.action } }, stock: c.stock ?? [], actions: { 'fbnoop.conf': NOOP, 'fbexec.conf': EXEC_NOOP, 'fbpynoop.py': PY_NOOP } });
+  const f = new F2b({ netns: ns, jails: { bench: { action: c.action } }, stock: c.stock ?? [], actions: { 'fbnoop.conf': NOOP, 'fbexec.conf': EXEC_NOOP, 'fbpynoop.py': PY_NOOP, 'couicseed.conf': SEED_ACTION } });
   const all = ips(c.n);
   const timeout = Math.max(120_000, c.n * 20);
   try {
@@ -177,6 +178,7 @@ async function logged(f: F2b, phase: 'ban' | 'restore'): Promise<number> {
 async function main(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('needs root (network namespace, fail2ban-server)');
   buildCouicBan();
+  buildCouicctl();
   const ns = `fb-bench-${randSuffix()}`;
   await run(['ip', 'netns', 'add', ns]);
   let daemon: Daemon | undefined;
@@ -210,6 +212,12 @@ async function main(): Promise<void> {
       const r = await d.request('GET', '/v1/bans/fail2ban-bench');
       return r.status === 200 ? (r.json() as unknown[]).length : -1;
     };
+    const ctlConf = path.join(stubDir, 'couicctl.toml');
+    writeFileSync(ctlConf, `mode = "local"\nsocket = ${JSON.stringify(d.socketPath)}\nclient_file = ${JSON.stringify(client)}\n`);
+    const seedEntries = async (): Promise<number> => {
+      const r = await d.request('GET', '/v1/drop');
+      return r.status === 200 ? (r.json() as { tag: string | null }[]).filter((e) => e.tag === 'fail2ban-bench').length : -1;
+    };
     const nsCount = async (argv: string[], parse: (s: string) => number): Promise<number> => {
       const r = await exec(ns, argv, { allowFail: true });
       return r.code === 0 ? parse(r.stdout) : 0;
@@ -232,6 +240,12 @@ async function main(): Promise<void> {
         action: `couic[couic_ban="${COUIC_BAN}", socket="${d.socketPath}", client_file="${client}"]`,
         n: N,
         count: claims,
+      },
+      {
+        label: 'seed action: `couicctl drop add` / `drop delete` (native couicctl)',
+        action: `couicseed[couicctl="${COUICCTL} -c ${ctlConf}"]`,
+        n: N,
+        count: seedEntries,
       },
       {
         label: 'couic.conf against an instant stub peer instead of the daemon (informative)',
@@ -354,6 +368,10 @@ async function main(): Promise<void> {
     const vs = conf ? `; couic.conf reaches ${((100 * r(conf, 'banS')) / r(floor, 'banS')).toFixed(0)}% of that floor` : '';
     out.push(`  (for scale: exec'ing a binary that does nothing reaches ${fl.toFixed(0)}% of the ceiling${vs})`);
   }
+  const seed = get('seed action');
+  const seedPct = noop && seed ? (100 * r(seed, 'banS')) / r(noop, 'banS') : 0;
+  const seedRestorePct = noop && seed ? (100 * r(seed, 'restoreS')) / r(noop, 'restoreS') : 0;
+  out.push(`Target: the seed's action (native couicctl) ≥ 80% of the no-op ceiling (banip): ${seedPct.toFixed(0)}% — ${ok(seedPct >= 80)} (restore: ${seedRestorePct.toFixed(0)}%)`);
   out.push(`Target: couic.conf faster than every stock action (banip and restore): ${ok(beatsStock)}`);
   out.push(`Target: couic.py ≥ 3,000 bans/s (banip): ${Math.round(r(py, 'banS'))}/s — ${ok(r(py, 'banS') >= 3000)}`);
   out.push(`Target: ${BIG.toLocaleString('en-US')}-ban restore via couic.py ≤ 10 s: ${fmt(big?.restoreS)} s — ${ok((big?.restoreS ?? Infinity) <= 10)}`);

@@ -13,7 +13,9 @@
 # What goes where (PREFIX=/usr):
 #   /usr/lib/couic/{package.json,dist/src,node_modules,src/helper/.output/couic-helper}
 #                                 the built tree; production node_modules only
-#   /usr/bin/couic, /usr/bin/couicctl         wrappers (0755) running dist/src/{daemon,cli}/main.js
+#   /usr/bin/couic, /usr/bin/couicctl-node    wrappers (0755) running dist/src/{daemon,cli}/main.js
+#   /usr/bin/couicctl                         the native front (C, libc only): runs the entry
+#                                             commands itself, execs couicctl-node for the rest
 #   /usr/bin/couic-ban                        the fail2ban action's client (C, libc only)
 #   /usr/share/man/man1/couicctl.1, man8/couic.8   generated from the CLI's and the config's definitions
 #   /usr/lib/systemd/system/couic.service     the hardened unit
@@ -44,6 +46,7 @@ confdir=$SYSCONFDIR/couic
 statedir=/var/lib/couic
 helper_rel=src/helper/.output/couic-helper
 banclient_rel=src/helper/.output/couic-ban
+ctlfront_rel=src/helper/.output/couicctl
 
 die() { echo "install.sh: $*" >&2; exit 1; }
 say() { echo "install.sh: $*"; }
@@ -55,6 +58,7 @@ case $BINDIR in /*) ;; *) die "BINDIR must be an absolute path (got '$BINDIR')" 
 [ -f "$top/dist/src/cli/main.js" ] || die "$top/dist/src/cli/main.js is missing: run 'npm run build' first"
 [ -x "$top/$helper_rel" ] || die "$top/$helper_rel is missing: run 'npm run build' first"
 [ -x "$top/$banclient_rel" ] || die "$top/$banclient_rel is missing: run 'npm run build' first"
+[ -x "$top/$ctlfront_rel" ] || die "$top/$ctlfront_rel is missing: run 'npm run build' first"
 [ -d "$top/node_modules" ] || die "$top/node_modules is missing: run 'npm ci' first"
 if [ -z "$DESTDIR" ] && [ "$(id -u)" != 0 ]; then die "a system install needs root (or set DESTDIR)"; fi
 
@@ -89,7 +93,7 @@ fi
 
 # --- wrappers ---------------------------------------------------------------
 install -d -m 0755 "$(d "$bindir")"
-for pair in couic:daemon couicctl:cli; do
+for pair in couic:daemon couicctl-node:cli; do
   name=${pair%%:*}
   sub=${pair#*:}
   cat > "$(d "$bindir/$name")" <<EOF
@@ -101,6 +105,8 @@ EOF
 done
 # the fail2ban shim's client: libc only, no Node per ban
 install -m 0755 "$top/$banclient_rel" "$(d "$bindir/couic-ban")"
+# couicctl: the native front; it execs couicctl-node (beside it) for what it does not run
+install -m 0755 "$top/$ctlfront_rel" "$(d "$bindir/couicctl")"
 
 # --- man pages: generated from the definitions --help uses ------------------
 if command -v node >/dev/null 2>&1; then

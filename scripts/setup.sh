@@ -8,7 +8,8 @@ pkgs=(clang llvm libbpf-dev libelf-dev zlib1g-dev bpftool make gcc pkg-config na
       iproute2 iputils-ping ethtool socat curl fail2ban iptables ipset nftables
       util-linux bpftool podman runc debootstrap systemd
       libclang-rt-14-dev  # libFuzzer + sanitizer runtimes: test/helper/fuzz.test.ts
-      dpkg-dev podman-compose prometheus nginx openssl)
+      dpkg-dev podman-compose prometheus nginx openssl
+      faketime)  # libfaketime: test/daemon/logging.test.ts drives the log rotation clock
 # (prometheus and nginx are for test/monitoring, which runs its own instances on
 # ephemeral loopback ports; on a host booted with systemd, disable their services.)
 missing=()

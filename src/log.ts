@@ -1,8 +1,14 @@
 /**
- * Logging: pino JSON lines on stdout, one root logger per process and a
- * child per module (`{"module":"entries",...}`).
+ * Logging: pino, one root logger per process and a child per module
+ * (`{"module":"entries",...}`). Lines go to stdout as JSON, or as readable
+ * text (src/log-text.ts) on a terminal and in the journal, and, when
+ * `[logging] dir` is in use, to the log files (src/log-files.ts) as text or
+ * JSON (`[logging] format`).
  */
+import { fstatSync } from 'node:fs';
 import { pino, type Logger, type LevelWithSilent } from 'pino';
+import type { LogFileStream } from './log-files.js';
+import { textLine, type TextStyle } from './log-text.js';
 
 export type { Logger } from 'pino';
 
@@ -39,6 +45,36 @@ export interface RootLoggerOptions {
   readonly async?: boolean;
   /** File descriptor to write to. @default 1 (stdout) */
   readonly fd?: number;
+  /** How lines look on that descriptor (stdoutStyle() chooses). @default 'json' */
+  readonly style?: StdoutStyle;
+  /** The log files, and whether they get text or JSON lines. */
+  readonly files?: { readonly stream: LogFileStream; readonly format: 'text' | 'json' };
+}
+
+export type StdoutStyle = 'json' | TextStyle;
+
+/**
+ * Readable text on a terminal (the foreground start), the journal's form
+ * when stdout is the journal's stream (systemd sets JOURNAL_STREAM to its
+ * device:inode), JSON lines otherwise (pipes, containers, log shippers).
+ */
+export function stdoutStyle(env: NodeJS.ProcessEnv = process.env, fd = 1): StdoutStyle {
+  if (process.stdout.isTTY === true && fd === 1) return 'text';
+  const journal = env['JOURNAL_STREAM'];
+  if (journal !== undefined && journal !== '') {
+    try {
+      const st = fstatSync(fd);
+      if (journal === `${st.dev}:${st.ino}`) return 'journal';
+    } catch {
+      /* not a descriptor we can stat: not the journal */
+    }
+  }
+  return 'json';
+}
+
+/** A multistream target that rewrites each JSON line as text before writing it. */
+function asText(dest: { write(s: string): unknown }, style: TextStyle): { write(s: string): void } {
+  return { write: (s: string): void => void dest.write(textLine(s, style)) };
 }
 
 export interface RootLogger {
@@ -68,19 +104,34 @@ export function createRootLogger(opts: RootLoggerOptions): RootLogger {
   const dest = pino.destination(
     sync ? { fd: opts.fd ?? 1, sync } : { fd: opts.fd ?? 1, sync, minLength: LOG_BUFFER_BYTES, periodicFlush: LOG_FLUSH_MS },
   );
+  const style = opts.style ?? 'json';
+  const files = opts.files;
+  let target: pino.DestinationStream = dest;
+  if (style !== 'json' || files !== undefined) {
+    // every stream takes every level the logger lets through
+    const level = opts.level === 'silent' ? 'fatal' : opts.level;
+    const streams: pino.StreamEntry[] = [{ level, stream: style === 'json' ? dest : asText(dest, style) }];
+    if (files !== undefined) {
+      const stream = files.format === 'json' ? files.stream : asText(files.stream, 'text');
+      streams.push({ level, stream: stream as pino.DestinationStream });
+    }
+    target = pino.multistream(streams);
+  }
   const logger = pino(
     {
       level: opts.level,
       base: { name: 'couic', pid: process.pid },
       timestamp: isoTimeCached,
     },
-    dest,
+    target,
   );
   const flush = (): void => {
-    try {
-      dest.flushSync();
-    } catch {
-      /* not ready / closed: nothing to flush */
+    for (const d of [dest, files?.stream]) {
+      try {
+        d?.flushSync();
+      } catch {
+        /* not ready / closed: nothing to flush */
+      }
     }
   };
   // Every process.exit (a fatal error in the core included) writes what is buffered.

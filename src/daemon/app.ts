@@ -91,9 +91,6 @@ function health(config: Config, core: Core): Health {
 export async function startDaemon(config: Config, logger: Logger, opts: StartOptions = {}): Promise<RunningDaemon> {
   const log = logger.child({ module: 'daemon' });
   const { uid, gid } = resolveOwner(config.user, config.group);
-  if (config.logging.ignored.length > 0) {
-    log.info({ keys: config.logging.ignored }, 'couic logs JSON to stdout: these [logging] keys are accepted and ignored');
-  }
   await initWorkingDir(config, uid, gid, log);
 
   const clients = await ClientRegistry.load({

@@ -64,23 +64,23 @@ export const CONFIG_KEYS: readonly KeyDef[] = [
   { key: 'logging', kind: 'table', typeDoc: 'table', defaultDoc: '{}', origin: 'couic', doc: 'How and where the daemon logs.' },
   {
     key: 'logging.level', kind: 'string', default: 'info', origin: 'ours',
-    doc: `Log level: ${LOG_LEVELS.join(', ')} (also warning, critical, off, none; any case). COUIC_LOG_LEVEL overrides it. Couic takes its level from RUST_LOG instead.`,
+    doc: `Log level: ${LOG_LEVELS.join(', ')} (also warning, critical, off, none; any case). RUST_LOG (Couic's) overrides it when it names one plain level, and COUIC_LOG_LEVEL overrides both.`,
   },
   {
-    key: 'logging.dir', kind: 'string', default: '/var/log/couic', origin: 'couic-ignored',
-    doc: 'Couic\'s log directory (files couic.<date>.log).',
+    key: 'logging.dir', kind: 'string', default: '/var/log/couic', origin: 'couic',
+    doc: 'Directory of the log files, created if missing: couic.<yyyy-MM-dd>.<n>.log (couic.<n>.log with rotation never), written by pino-roll. When the key is absent and the default directory cannot be written, the daemon logs to stdout only; a dir given that cannot be written is a startup error. Stdout gets the same lines: text on a terminal, the journal\'s form under systemd, JSON lines otherwise.',
   },
   {
-    key: 'logging.rotation', kind: 'enum', default: 'daily', values: ['daily', 'weekly', 'never'], origin: 'couic-ignored',
-    doc: 'Couic\'s log file rotation.',
+    key: 'logging.rotation', kind: 'enum', default: 'daily', values: ['daily', 'weekly', 'never'], origin: 'couic',
+    doc: 'A new log file at local midnight (daily), every 7 days counted from the Unix epoch and at each start (weekly), or one file (never).',
   },
   {
-    key: 'logging.max_log_files', kind: 'int', default: 7, min: 0, max: U32_MAX, origin: 'couic-ignored',
-    doc: 'How many rotated log files Couic keeps.',
+    key: 'logging.max_log_files', kind: 'int', default: 7, min: 0, max: U32_MAX, origin: 'couic',
+    doc: 'How many log files are kept, the current one included: the oldest are removed at each rotation. 0 keeps them all.',
   },
   {
-    key: 'logging.format', kind: 'enum', default: 'text', values: ['text', 'json'], origin: 'couic-ignored',
-    doc: 'Couic\'s log file format.',
+    key: 'logging.format', kind: 'enum', default: 'text', values: ['text', 'json'], origin: 'couic',
+    doc: 'Log file lines: text (`<time> <LEVEL> couic::<module>: <message> key=value…`, like Couic\'s) or json (pino\'s JSON lines: level, time, pid, name, module, msg, fields).',
   },
   { key: 'server', kind: 'table', typeDoc: 'table', defaultDoc: '{}', origin: 'couic', doc: 'The Couic v1 API server.' },
   {

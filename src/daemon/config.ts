@@ -11,6 +11,7 @@ import { parse as parseToml } from 'smol-toml';
 import { POLICIES, type Policy } from '../domain/types.js';
 import { nodeError } from '../fleet/keys.js';
 import type { FleetConfig } from '../fleet/types.js';
+import type { Rotation } from '../log-files.js';
 import { normalizeLevel, type LogLevel } from '../log.js';
 import { helperPath } from '../xdp/helper.js';
 import { keyDef } from './config-keys.js';
@@ -42,8 +43,15 @@ export interface Config {
   readonly group: string;
   readonly logging: {
     readonly level: LogLevel;
-    /** Couic keys we accept but do not use (stdout only). */
-    readonly ignored: readonly string[];
+    /** The log files ([logging] dir, rotation, max_log_files, format). */
+    readonly files: {
+      readonly dir: string;
+      /** `dir` was given: a dir that cannot be written is a startup error (otherwise files are skipped). */
+      readonly explicit: boolean;
+      readonly rotation: Rotation;
+      readonly maxFiles: number;
+      readonly format: 'text' | 'json';
+    };
   };
   readonly server: { readonly socket: string };
   readonly dataplane: DataplaneConfig;
@@ -261,18 +269,24 @@ export function configFromToml(doc: Table, source: string | undefined, env: Node
   if (level === undefined) {
     throw new ConfigError(`invalid value for \`logging.level\`: expected one of trace, debug, info, warn, error, fatal, silent, got "${levelText}"`);
   }
+  // Couic's RUST_LOG, when it names one plain level (`debug`, not `couic=debug,hyper=info`)
+  const rustLevel = normalizeLevel(env['RUST_LOG'] ?? '');
+  if (rustLevel !== undefined) level = rustLevel;
   const envLevel = env['COUIC_LOG_LEVEL'];
   if (envLevel !== undefined && envLevel !== '') {
     const l = normalizeLevel(envLevel);
     if (l === undefined) throw new ConfigError(`invalid COUIC_LOG_LEVEL "${envLevel}": expected one of trace, debug, info, warn, error, fatal, silent`);
     level = l;
   }
-  const ignored: string[] = [];
-  // Couic's file-logging keys: type-checked, then ignored (we log to stdout).
-  if (logging.has('dir')) { logging.string('dir'); ignored.push('logging.dir'); }
-  if (logging.has('rotation')) { logging.oneOf('rotation'); ignored.push('logging.rotation'); }
-  if (logging.has('max_log_files')) { logging.int('max_log_files'); ignored.push('logging.max_log_files'); }
-  if (logging.has('format')) { logging.oneOf('format'); ignored.push('logging.format'); }
+  const logDir = logging.string('dir');
+  if (logDir === '') throw new ConfigError('invalid value for `logging.dir`: expected a directory, got ""');
+  const files = {
+    dir: logDir,
+    explicit: logging.has('dir'),
+    rotation: logging.oneOf<Rotation>('rotation'),
+    maxFiles: logging.int('max_log_files'),
+    format: logging.oneOf<'text' | 'json'>('format'),
+  };
 
   const server = r.table('server');
   const dp = r.table('dataplane');
@@ -287,7 +301,7 @@ export function configFromToml(doc: Table, source: string | undefined, env: Node
     workingDir: r.string('working_dir'),
     user: r.string('user', { fallback: me.username }),
     group: r.string('group', { fallback: groupName(me.gid) }),
-    logging: { level, ignored },
+    logging: { level, files },
     server: { socket: server.string('socket') },
     dataplane: {
       helper: dp.string('helper') || helperPath(),

@@ -8,7 +8,8 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { createRootLogger } from '../log.js';
+import { openLogFiles, type LogFileStream } from '../log-files.js';
+import { createRootLogger, stdoutStyle } from '../log.js';
 import { startDaemon, type RunningDaemon } from './app.js';
 import { missingCaps, effectiveCaps } from './caps.js';
 import { ConfigError, loadConfig } from './config.js';
@@ -55,7 +56,21 @@ async function main(): Promise<number> {
     return 1;
   }
 
-  const root = createRootLogger({ level: config.logging.level });
+  // Couic's step 3: the log files, before anything is logged
+  const lf = config.logging.files;
+  let files: { stream: LogFileStream; format: 'text' | 'json' } | undefined;
+  let noFiles: string | undefined;
+  try {
+    files = { stream: await openLogFiles({ dir: lf.dir, rotation: lf.rotation, maxFiles: lf.maxFiles }), format: lf.format };
+  } catch (err) {
+    if (lf.explicit) {
+      process.stderr.write(`Error initializing logging: \`logging.dir\` ${lf.dir}: ${(err as Error).message}\n`);
+      return 1;
+    }
+    noFiles = (err as Error).message;
+  }
+  files?.stream.on('error', (err: Error) => process.stderr.write(`couic: log file ${files?.stream.file ?? lf.dir}: ${err.message}\n`));
+  const root = createRootLogger({ level: config.logging.level, style: stdoutStyle(), ...(files === undefined ? {} : { files }) });
   flushLogs = () => root.flush();
   const log = root.logger.child({ module: 'main' });
   const fail = (msg: string, err?: unknown): number => {
@@ -86,6 +101,7 @@ async function main(): Promise<number> {
     return fail(`couic needs ${missing.join(' and ')} in its effective capability set (missing: ${missing.join(', ')}); run it as root or grant them (e.g. systemd AmbientCapabilities=CAP_BPF CAP_PERFMON CAP_NET_ADMIN)`);
   }
 
+  if (noFiles !== undefined) log.warn({ dir: lf.dir, reason: noFiles }, 'no log files: the default [logging] dir cannot be written; logging to stdout only');
   log.info({ config: config.source ?? '(embedded default)', workingDir: config.workingDir, socket: config.server.socket, ifaces: config.ifaces, mode: config.operationMode }, 'starting');
   let daemon: RunningDaemon;
   try {

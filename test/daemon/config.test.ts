@@ -36,7 +36,7 @@ describe('config', () => {
     assert.equal(c.journal.fsync, true);
   });
 
-  it('reads Couic keys, ignores unknown ones, notes the ignored [logging] keys', () => {
+  it('reads Couic keys (the [logging] ones included), ignores unknown ones', () => {
     const c = cfg(`
 ifaces = ["eth0", "eth1"]
 operation_mode = "native"
@@ -69,7 +69,8 @@ max_pending = 5
     assert.equal(c.workingDir, '/srv/couic');
     assert.equal(c.user, 'couic');
     assert.equal(c.logging.level, 'debug');
-    assert.deepEqual(c.logging.ignored, ['logging.dir', 'logging.rotation', 'logging.format']);
+    assert.deepEqual(c.logging.files, { dir: '/var/log/couic', explicit: true, rotation: 'never', maxFiles: 7, format: 'json' });
+    assert.deepEqual(cfg('').logging.files, { dir: '/var/log/couic', explicit: false, rotation: 'daily', maxFiles: 7, format: 'text' });
     assert.equal(c.server.socket, '/tmp/x.sock');
     assert.equal(c.dataplane.pinDir, '/sys/fs/bpf/couic');
     assert.equal(c.dataplane.dropExact, 1000);
@@ -81,8 +82,11 @@ max_pending = 5
     assert.equal(cfg('operation_mode = "auto"').operationMode, 'auto');
   });
 
-  it('COUIC_LOG_LEVEL overrides the level', () => {
+  it('COUIC_LOG_LEVEL overrides the level, and RUST_LOG when it names a plain level', () => {
     assert.equal(cfg('[logging]\nlevel = "info"', { COUIC_LOG_LEVEL: 'warn' }).logging.level, 'warn');
+    assert.equal(cfg('[logging]\nlevel = "info"', { RUST_LOG: 'debug' }).logging.level, 'debug');
+    assert.equal(cfg('[logging]\nlevel = "info"', { RUST_LOG: 'couic=debug,hyper=info' }).logging.level, 'info');
+    assert.equal(cfg('', { RUST_LOG: 'trace', COUIC_LOG_LEVEL: 'error' }).logging.level, 'error');
     assert.equal(cfg('', { COUIC_LOG_LEVEL: 'WARNING' }).logging.level, 'warn');
     assert.throws(() => cfg('', { COUIC_LOG_LEVEL: 'loud' }), /COUIC_LOG_LEVEL/);
   });

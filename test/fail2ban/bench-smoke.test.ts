@@ -44,6 +44,7 @@ test('fail2ban bench --quick prints every row', { skip: fail2banMissing(), timeo
     'no-op `true` action (shell ceiling)',
     'exec of a no-op binary, `exec /bin/true` (floor of any client-per-ban shim; informative)',
     'couic.conf (couic-ban)',
+    'seed action: `couicctl drop add` / `drop delete` (native couicctl)',
     'couic.conf against an instant stub peer instead of the daemon (informative)',
     'couic.conf, daemon without fsync (informative)',
     'Python no-op action (Python-path ceiling)',
@@ -63,7 +64,8 @@ test('fail2ban bench --quick prints every row', { skip: fail2banMissing(), timeo
     assert.equal(cells[7], '', `no note (failure or ERROR lines) in "${row}"`);
   }
   const targets = lines.filter((l) => l.startsWith('Target: '));
-  assert.equal(targets.length, 6, 'six target lines');
+  assert.equal(targets.length, 7, 'seven target lines');
+  assert.ok(targets.some((l) => /^Target: the seed's action \(native couicctl\) ≥ 80% of the no-op ceiling \(banip\): \d+% — (met|NOT met) \(restore: \d+%\)$/.test(l)), 'seed action target');
   assert.ok(targets.some((l) => /^Target: couic\.py ≥ 80% of the Python no-op action's bans\/s \(banip, 300\): \d+% — (met|NOT met)$/.test(l)), 'couic.py share of the Python ceiling');
   assert.ok(lines.some((l) => /^ {2}\(for scale: exec'ing a binary that does nothing reaches \d+% of the ceiling; couic\.conf reaches \d+% of that floor\)$/.test(l)), 'floor line');
   t.diagnostic(targets.join('\n'));

@@ -32,6 +32,37 @@ export const CLI_MAIN = path.join(REPO_ROOT, 'dist', 'src', 'cli', 'main.js');
 export const STOCK_ACTIONS = '/etc/fail2ban/action.d';
 
 /** Builds couic-ban when missing or older than its source (libc only, fast). */
+/** The native couicctl front (src/shim/couicctl.c), with couicctl-node beside it. */
+export const COUICCTL = path.join(REPO_ROOT, 'src', 'helper', '.output', 'couicctl');
+
+/**
+ * The action of Couic's fail2ban page, as a Couic user has it: one couicctl
+ * per ban and unban. The only change is `<couicctl>` (default `couicctl`,
+ * from PATH) so a test or bench can name the binary and its `-c` config.
+ */
+export const SEED_ACTION = [
+  '[Definition]',
+  'actionstart =',
+  'actionstop =',
+  'actioncheck =',
+  'actionban = <couicctl> drop add <ip>/<cidr> -t fail2ban-<name>',
+  'actionunban = <couicctl> drop delete <ip>/<cidr>',
+  '',
+  '[Init]',
+  'couicctl = couicctl',
+  'cidr = 32',
+  '',
+  '[Init?family=inet6]',
+  'cidr = 128',
+  '',
+].join('\n');
+
+/** Builds the native couicctl front (and its couicctl-node wrapper). */
+export function buildCouicctl(): void {
+  const r = spawnSync('make', ['-s', '-C', path.join(REPO_ROOT, 'src', 'helper'), 'couicctl'], { encoding: 'utf8' });
+  if (r.status !== 0 || !existsSync(COUICCTL)) throw new Error(`make couicctl failed: ${r.stderr}${r.stdout}`);
+}
+
 export function buildCouicBan(): void {
   const src = path.join(REPO_ROOT, 'src', 'shim', 'couic-ban.c');
   const r = spawnSync('make', ['-s', '-C', path.join(REPO_ROOT, 'src', 'helper'), 'couic-ban'], { encoding: 'utf8' });

@@ -45,6 +45,10 @@ export interface DaemonOptions {
   readonly pinDir?: string | null;
   /** `[dataplane] helper`: another helper binary (e.g. a script running it in a namespace). */
   readonly helper?: string;
+  /** `[logging]` keys besides `dir` (e.g. rotation, format). */
+  readonly logging?: Readonly<Record<string, string | number>>;
+  /** `[logging] dir`: this (existing or not) directory instead of a fresh one; it is not deleted. */
+  readonly logDir?: string;
   /** Extra environment for the daemon (e.g. LOG level). */
   readonly env?: Readonly<Record<string, string>>;
   /** How long to wait for the socket to answer. @default 20000 */
@@ -78,6 +82,8 @@ export interface Daemon {
   readonly workingDir: string;
   readonly socketPath: string;
   readonly configPath: string;
+  /** `[logging] dir`. */
+  readonly logDir: string;
   readonly pid: number;
   /** Everything the current process printed on stdout and stderr so far. */
   output(): string;
@@ -176,8 +182,8 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<Daemon> {
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'couic-test-'));
   const workingDir = opts.workingDir ?? path.join(tmp, 'work');
   mkdirSync(workingDir, { recursive: true });
-  const logDir = path.join(tmp, 'log');
-  mkdirSync(logDir, { recursive: true });
+  const logDir = opts.logDir ?? path.join(tmp, 'log');
+  if (opts.logDir === undefined) mkdirSync(logDir, { recursive: true });
   const socketPath = path.join(tmp, 'couic.sock');
   const configPath = path.join(tmp, 'couic.toml');
   const { user, group } = currentOwner();
@@ -192,6 +198,7 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<Daemon> {
     '',
     '[logging]',
     `dir = ${q(logDir)}`,
+    ...Object.entries(opts.logging ?? {}).map(([k, v]) => `${k} = ${typeof v === 'string' ? q(v) : v}`),
     '',
     '[server]',
     `socket = ${q(socketPath)}`,
@@ -279,6 +286,7 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<Daemon> {
     workingDir,
     socketPath,
     configPath,
+    logDir,
     get pid() {
       return child?.pid ?? -1;
     },

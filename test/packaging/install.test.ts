@@ -72,7 +72,7 @@ describe('packaging/install.sh with DESTDIR', { skip: built ? false : 'not built
   it('writes executable wrappers pointing at the installed entry points', () => {
     for (const [name, sub] of [
       ['couic', 'daemon'],
-      ['couicctl', 'cli'],
+      ['couicctl-node', 'cli'],
     ] as const) {
       const w = p(`usr/bin/${name}`);
       assert.equal(oct(mode(w)), '0755', `${name} mode`);
@@ -80,6 +80,16 @@ describe('packaging/install.sh with DESTDIR', { skip: built ? false : 'not built
       assert.match(text, /^#!\/bin\/sh\n/);
       assert.ok(text.includes(`/usr/lib/couic/dist/src/${sub}/main.js "$@"`), `${name} wrapper: ${text}`);
     }
+  });
+
+  it('installs the native couicctl, which hands what it does not run to couicctl-node beside it', () => {
+    const ctl = p('usr/bin/couicctl');
+    assert.equal(oct(mode(ctl)), '0755');
+    assert.equal(readFileSync(ctl).subarray(0, 4).toString('latin1'), '\x7fELF');
+    // a command it does not run: exec'd to the couicctl-node wrapper, which
+    // names the final path (not there inside DESTDIR): the shell's error shows the handover
+    const r = spawnSync(ctl, ['--version'], { encoding: 'utf8' });
+    assert.match(r.stderr, /\/usr\/lib\/couic\/dist\/src\/cli\/main\.js/, r.stderr);
   });
 
   it('installs couic-ban and the fail2ban action pointing at it', () => {
@@ -204,7 +214,7 @@ describe('packaging/install.sh PREFIX', { skip: built ? false : 'not built (npm 
 
   it('BINDIR=/usr/sbin (the Debian package) moves the commands, the unit\'s ExecStart and the action\'s couic-ban', () => {
     const { dest } = install({ PREFIX: '/usr', BINDIR: '/usr/sbin' });
-    for (const f of ['couic', 'couicctl', 'couic-ban']) assert.ok(existsSync(join(dest, 'usr/sbin', f)), f);
+    for (const f of ['couic', 'couicctl', 'couicctl-node', 'couic-ban']) assert.ok(existsSync(join(dest, 'usr/sbin', f)), f);
     assert.ok(!existsSync(join(dest, 'usr/bin')));
     const unit = readFileSync(join(dest, 'usr/lib/systemd/system/couic.service'), 'utf8');
     assert.match(unit, /^ExecStart=\/usr\/sbin\/couic -c \/etc\/couic\/couic\.toml$/m);

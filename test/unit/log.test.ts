@@ -4,7 +4,10 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
-import { isoTimeCached, normalizeLevel } from '../../src/log.js';
+import { closeSync, fstatSync, mkdtempSync, openSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import { textLine } from '../../src/log-text.js';
+import { isoTimeCached, normalizeLevel, stdoutStyle } from '../../src/log.js';
 
 const LOG_JS = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'src', 'log.js');
 
@@ -53,5 +56,27 @@ describe('log', () => {
     assert.equal(normalizeLevel('off'), 'silent');
     assert.equal(normalizeLevel('critical'), 'fatal');
     assert.equal(normalizeLevel('verbose'), undefined);
+  });
+
+  it('textLine: tracing-like text, and the journal form with its syslog priority', () => {
+    const line = JSON.stringify({ level: 40, time: '2026-12-08T00:30:00.123Z', pid: 7, name: 'couic', module: 'entries', msg: 'queue full', pending: 3, cidr: '192.0.2.0/24', why: 'a b', err: { type: 'Error', message: 'boom', stack: 'Error: boom\n at x' } });
+    assert.equal(textLine(`${line}\n`, 'text'), '2026-12-08T00:30:00.123Z  WARN couic::entries: queue full pending=3 cidr=192.0.2.0/24 why="a b" err="boom"\n');
+    assert.equal(textLine(line, 'journal'), '<4>couic::entries: queue full pending=3 cidr=192.0.2.0/24 why="a b" err="boom"\n');
+    assert.equal(textLine(JSON.stringify({ level: 30, time: 't', msg: 'm' }), 'text'), 't  INFO couic: m\n');
+    assert.equal(textLine('not json', 'text'), 'not json\n');
+  });
+
+  it('stdoutStyle: the journal when JOURNAL_STREAM names the descriptor, JSON otherwise', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'couic-log-'));
+    const fd = openSync(path.join(dir, 'f'), 'w');
+    try {
+      const st = fstatSync(fd);
+      assert.equal(stdoutStyle({ JOURNAL_STREAM: `${st.dev}:${st.ino}` }, fd), 'journal');
+      assert.equal(stdoutStyle({ JOURNAL_STREAM: `${st.dev}:${st.ino + 1}` }, fd), 'json');
+      assert.equal(stdoutStyle({}, fd), 'json');
+    } finally {
+      closeSync(fd);
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
