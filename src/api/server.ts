@@ -19,6 +19,7 @@ import { banHandlers } from './handlers/bans.js';
 import { clientHandlers } from './handlers/clients.js';
 import { entryHandlers } from './handlers/entries.js';
 import { fleetHandlers, type FleetStatusSource } from './handlers/fleet.js';
+import { peeringHandlers, type PeeringSources } from './handlers/peering.js';
 import { empty, errorReply, send, type Reply } from './reply.js';
 import { Router, type RequestContext } from './router.js';
 import { buildRoutes, type HandlerTable } from './routes.js';
@@ -39,6 +40,8 @@ export interface ApiServerOptions {
   readonly handlers?: HandlerTable;
   /** The fleet's status for GET /v1/fleet (absent: `{"enabled": false}`). */
   readonly fleet?: FleetStatusSource;
+  /** Peering's and reporting's status for GET /v1/peering (absent: disabled). */
+  readonly peering?: PeeringSources;
 }
 
 export interface ApiServer {
@@ -110,6 +113,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
       'clients.delete': clients.delete,
       ...banHandlers(opts.entries, entries),
       ...fleetHandlers(entries, opts.fleet),
+      ...peeringHandlers(entries, opts.peering),
       ...opts.handlers,
     }),
   );
