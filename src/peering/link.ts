@@ -62,9 +62,9 @@ export interface LinkStatus {
   readonly needs_resync: boolean;
 }
 
-/** Batches stay well under a Couic peer's 2 MiB body limit. */
+/** Batches stay well under a Couic peer's 2 MiB body limit and nginx's default 1 MiB client_max_body_size. */
 const MAX_BATCH_JOBS = 8192;
-const MAX_BATCH_BYTES = 1 << 20;
+const MAX_BATCH_BYTES = 512 * 1024;
 
 type Outcome = 'ok' | 'retry' | 'single';
 
