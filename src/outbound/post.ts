@@ -76,6 +76,7 @@ export class JsonPoster {
     });
   }
 
+  /** Closes the connections, aborting a request in flight (it rejects). */
   close(): void {
     this.#agent.destroy();
   }

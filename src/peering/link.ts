@@ -143,12 +143,12 @@ export class PeerLink {
     };
   }
 
-  /** Stops the loop (the request in flight ends by its timeout at worst); what is queued is lost. */
+  /** Stops the loop and aborts the request in flight; what is queued is lost. */
   async stop(): Promise<void> {
     this.#stopped = true;
     this.#wake?.();
-    await this.#running;
     this.#poster.close();
+    await this.#running;
   }
 
   /** Resolves after `ms`, or at once when woken by stop() (and by a new job when `byJob`). */

@@ -127,8 +127,8 @@ export class Reporter {
     this.#off();
     this.#stopped = true;
     this.#wake?.();
-    await this.#running;
     this.#poster.close();
+    await this.#running;
   }
 
   #sleep(ms: number, byReport: boolean): Promise<void> {
