@@ -8,11 +8,11 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { Daemon } from '../lib/daemon.js';
+import { REPO_ROOT, type Daemon } from '../lib/daemon.js';
 import { kernelMaps, kernelSkip, startPinnedDaemon } from '../lib/kernel.js';
 import { waitFor } from '../lib/wait.js';
 import { makePki, startHungPeer, startNginx, toolsSkip, type Nginx } from './lib.js';
@@ -231,5 +231,13 @@ describe('peering: A pushes its changes to B through nginx with TLS', { skip: ke
     const lint = spawnSync('promtool', ['check', 'metrics'], { input: m.text, encoding: 'utf8' });
     const ours = `${lint.stdout}${lint.stderr}`.split('\n').filter((x) => /couic_(peering|reporting)/.test(x));
     assert.deepEqual(ours, [], 'promtool flags our families');
+    // couicctl peering status, the real CLI.
+    const cfg = join(dir, 'couicctl.toml');
+    writeFileSync(cfg, `mode = "local"\nsocket = "${a.d.socketPath}"\nclient_file = "${a.d.workingDir}/rbac/clients/couicctl.toml"\n`);
+    const cli = spawnSync(process.execPath, [join(REPO_ROOT, 'dist', 'src', 'cli', 'main.js'), '-c', cfg, 'peering', 'status'], { encoding: 'utf8' });
+    assert.equal(cli.status, 0, cli.stderr);
+    assert.match(cli.stdout, new RegExp(`│ https://127\\.0\\.0\\.1:${nginx.port} +┆ 0 `));
+    assert.match(cli.stdout, new RegExp(`^Last error of ${wrong} \\(\\d+ s ago\\): HTTP 401: the peer refuses our token`, 'm'));
+    assert.match(cli.stdout, /^Reporting: disabled/m);
   });
 });

@@ -5,6 +5,7 @@
  * endpoint with the buffer kept, and the bound (oldest dropped, counted).
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -137,5 +138,9 @@ describe('reporting: Couic\'s webhook', { skip: kernelSkip, timeout: 120_000 }, 
     assert.deepEqual(got.map((r) => r.entry.cidr), Array.from({ length: MAX }, (_, i) => `10.40.0.${i + N - MAX}/32`));
     const m = await d.request('GET', '/v1/metrics?format=prometheus');
     assert.match(m.text, new RegExp(`^couic_reporting_dropped_reports_total ${droppedBefore + N - MAX}$`, 'm'));
+    const lint = spawnSync('promtool', ['check', 'metrics'], { input: m.text, encoding: 'utf8' });
+    if (lint.error === undefined) {
+      assert.deepEqual(`${lint.stdout}${lint.stderr}`.split('\n').filter((x) => /couic_reporting/.test(x)), [], 'promtool flags our families');
+    }
   });
 });
