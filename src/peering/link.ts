@@ -186,29 +186,32 @@ export class PeerLink {
 
   /** Sends `jobs` (the backlog's oldest, numbered from `firstSeq`) run by run; false = back off. */
   async #sendBatch(jobs: readonly PeerJobOut[], firstSeq: number): Promise<boolean> {
-    // Runs of one policy, in order; the backlog is acknowledged run by run.
+    // Runs of one policy, in order; the backlog is acknowledged as the peer takes them.
     let start = 0;
     while (start < jobs.length) {
       let end = start + 1;
       while (end < jobs.length && jobs[end]!.policy === jobs[start]!.policy) end += 1;
       const run = jobs.slice(start, end);
-      let outcome = await this.#sendRun(run);
+      const base = firstSeq + start;
+      // `done` jobs of the run are settled (taken, skipped): acknowledged at once, never sent again.
+      const settle = (done: number): void => this.#backlog.ack(base + done - 1);
+      let outcome = await this.#sendRun(run, settle);
       if (outcome === 'single') {
         outcome = 'ok';
-        for (const j of run) {
+        for (let k = 0; k < run.length; k += 1) {
           if (this.#stopped) return true;
-          const one = await this.#sendRun([j]);
+          const one = await this.#sendRun([run[k]!], () => {});
           if (one === 'retry') {
             outcome = 'retry';
             break;
           }
           // 'single' for one job: the peer refuses it alone.
-          if (one === 'single') this.#reject(j);
-          this.#backlog.ack(firstSeq + start + run.indexOf(j));
+          if (one === 'single') this.#reject(run[k]!);
+          settle(k + 1);
         }
       }
       if (outcome === 'retry') return false;
-      this.#backlog.ack(firstSeq + end - 1);
+      settle(run.length);
       start = end;
     }
     this.#backoff.succeed();
@@ -224,16 +227,21 @@ export class PeerLink {
   /**
    * One run (one policy) until the peer took all of it; `retry` = back off
    * and send it again later, `single` = the peer refuses the content (send
-   * it job by job).
+   * it job by job). `settle(n)`: the first n jobs of the run are done.
    */
-  async #sendRun(run: readonly PeerJobOut[]): Promise<Outcome> {
-    let rest = run;
-    while (rest.length > 0) {
+  async #sendRun(run: readonly PeerJobOut[], settle: (n: number) => void): Promise<Outcome> {
+    let pos = 0;
+    while (pos < run.length) {
       const now = nowSeconds(this.#clock);
       // An add that expired while queued: a Couic peer would refuse the whole body (422); it is gone anyway.
-      const live = rest.filter((j) => j.action === 'remove' || j.expiration === 0 || j.expiration > now);
-      this.#skipped += rest.length - live.length;
-      if (live.length === 0) return 'ok';
+      const alive = (j: PeerJobOut): boolean => j.action === 'remove' || j.expiration === 0 || j.expiration > now;
+      const live = run.slice(pos).filter(alive);
+      // Expired adds are counted as skipped once settled (a retried run would count them again).
+      const expiredUpTo = (end: number): number => run.slice(pos, end).filter((j) => !alive(j)).length;
+      if (live.length === 0) {
+        this.#skipped += run.length - pos;
+        return 'ok';
+      }
       const policy = live[0]!.policy;
       this.#requests += 1;
       let status: number;
@@ -246,6 +254,7 @@ export class PeerLink {
       }
       if (status >= 200 && status < 300) {
         this.#sent += live.length;
+        this.#skipped += expiredUpTo(run.length);
         this.#lastSuccess = nowSeconds(this.#clock);
         return 'ok';
       }
@@ -253,10 +262,12 @@ export class PeerLink {
         const i = failedJobIndex(status, text, live);
         if (i !== undefined) {
           // Jobs before i were applied; i is already so on the peer.
+          const next = run.indexOf(live[i]!, pos) + 1;
           this.#sent += i;
-          this.#skipped += 1;
+          this.#skipped += 1 + expiredUpTo(next);
           this.#lastSuccess = nowSeconds(this.#clock);
-          rest = live.slice(i + 1);
+          pos = next;
+          settle(pos);
           continue;
         }
       }
@@ -266,8 +277,7 @@ export class PeerLink {
         return 'retry';
       }
       if ([400, 413, 415, 422].includes(status)) {
-        if (live.length > 1) return 'single';
-        this.#lastError = { at: nowSeconds(this.#clock), message: `HTTP ${status}: ${text.slice(0, 200)}` };
+        if (live.length === 1) this.#lastError = { at: nowSeconds(this.#clock), message: `HTTP ${status}: ${text.slice(0, 200)}` };
         return 'single';
       }
       this.#fail(`HTTP ${status}: ${text.slice(0, 200)}`);

@@ -23,6 +23,8 @@ interface Job { action: 'add' | 'remove'; entry: { cidr: string; tag: string | n
 class FakePeer {
   readonly held = { drop: new Set<string>(), ignore: new Set<string>() };
   readonly requests: { path: string; jobs: Job[]; status: number }[] = [];
+  /** Answers forced on the next requests (undefined: answer normally). */
+  readonly script: (number | undefined)[] = [];
   readonly server = http.createServer((req, res) => {
     let body = '';
     req.setEncoding('utf8').on('data', (c: string) => (body += c));
@@ -33,6 +35,8 @@ class FakePeer {
         res.writeHead(status, { 'content-type': 'application/json' }).end(payload);
       };
       if (policy === undefined || req.headers.authorization !== `Bearer ${TOKEN}`) return reply(401, '{}');
+      const forced = this.script.shift();
+      if (forced !== undefined) return reply(forced, '{"code":"internal","message":"down","errors":{}}');
       const jobs = JSON.parse(body) as Job[];
       // Decoding validates every job before any is applied (a 422 applies nothing), as Couic's serde extractor.
       if (jobs.some((j) => j.entry.cidr === POISON)) return reply(422, 'Failed to deserialize the JSON body');
@@ -105,6 +109,20 @@ describe('peer link against a Couic-like peer', () => {
     assert.ok(await drained());
     assert.ok(['10.0.2.1/32', '10.0.2.2/32', '10.0.2.3/32'].every((c) => peer.held.drop.has(c)));
     assert.equal(link.status().skipped_jobs - skipped, 2);
+  });
+
+  it('what a peer took before failing is not sent again', async () => {
+    peer.held.drop.add('10.0.4.1/32');
+    peer.requests.length = 0;
+    // Normal answer (409 on the first job), then a 503 for the rest, then normal again.
+    peer.script.push(undefined, 503);
+    put({ cidr: '10.0.4.1/32' }, { cidr: '10.0.4.2/32' }, { cidr: '10.0.4.3/32' });
+    assert.ok(await drained());
+    assert.deepEqual(peer.requests.map((r) => [r.status, r.jobs.map((j) => j.entry.cidr)]), [
+      [409, ['10.0.4.1/32', '10.0.4.2/32', '10.0.4.3/32']],
+      [503, ['10.0.4.2/32', '10.0.4.3/32']],
+      [201, ['10.0.4.2/32', '10.0.4.3/32']],
+    ]);
   });
 
   it('an add that expired while queued is not sent', async () => {
