@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -27,6 +27,8 @@ describe('peering: A pushes its changes to B through nginx with TLS', { skip: ke
   let a: Pinned;
   let b: Pinned;
   let nginx: Nginx;
+  let nginxA: Nginx | undefined;
+  let pkiCa = '';
   let hung: Awaited<ReturnType<typeof startHungPeer>>;
   let token = '';
   let good = '';
@@ -61,6 +63,7 @@ describe('peering: A pushes its changes to B through nginx with TLS', { skip: ke
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'couic-peering-'));
     const pki = makePki(dir);
+    pkiCa = pki.ca;
     b = await startPinnedDaemon();
     const c = await b.d.request('POST', '/v1/client', { body: { name: 'node-a', group: 'peering' } });
     assert.equal(c.status, 201, c.text);
@@ -86,6 +89,7 @@ describe('peering: A pushes its changes to B through nginx with TLS', { skip: ke
   });
 
   after(async () => {
+    await nginxA?.stop();
     await a?.stop();
     await nginx?.stop();
     await b?.stop();
@@ -239,5 +243,32 @@ describe('peering: A pushes its changes to B through nginx with TLS', { skip: ke
     assert.match(cli.stdout, new RegExp(`│ https://127\\.0\\.0\\.1:${nginx.port} +┆ 0 `));
     assert.match(cli.stdout, new RegExp(`^Last error of ${wrong} \\(\\d+ s ago\\): HTTP 401: the peer refuses our token`, 'm'));
     assert.match(cli.stdout, /^Reporting: disabled/m);
+  });
+
+  it('both ways: what a node received from its peer is not pushed back (no loops)', async () => {
+    // B now peers with A too, through nginx in front of A's socket (the same file).
+    const c = await a.d.request('POST', '/v1/client', { body: { name: 'node-b', group: 'peering' } });
+    assert.equal(c.status, 201, c.text);
+    nginxA = await startNginx(join(dir, 'nginx-a'), { ca: pkiCa, cert: join(dir, 'server.crt'), key: join(dir, 'server.key') }, a.d.socketPath);
+    appendFileSync(b.d.configPath, `\n[peering]\nenabled = true\n[[peering.peers]]\nhost = "127.0.0.1"\nport = ${nginxA.port}\ntls = true\ntoken = "${(c.json() as { token: string }).token}"\nca = "${pkiCa}"\n`);
+    await b.d.restart();
+    const toA = `127.0.0.1:${nginxA.port}`;
+    const linkOfB = async (): Promise<any> => ((await b.d.request('GET', '/v1/peering')).json() as { peers: { peer: string }[] }).peers.find((p) => p.peer === toA);
+    const sentByA = (await link(good)).sent_jobs as number;
+    // A's change reaches B; B does not send it back.
+    await create(a.d, 'drop', '192.0.2.60/32', 'a-side');
+    assert.ok(await waitFor(() => onB('drop', '192.0.2.60/32'), 10_000), 'A\'s change never reached B');
+    // B's change reaches A; A does not send it back.
+    await create(b.d, 'drop', '192.0.2.61/32', 'b-side');
+    const onA = await waitFor(async () => {
+      const r = await a.d.request('GET', '/v1/drop/192.0.2.61/32');
+      return r.status === 200 ? r.json() : undefined;
+    }, 10_000);
+    assert.ok(onA, 'B\'s change never reached A');
+    assert.equal(onA.tag, 'b-side');
+    assert.equal((await linkOfB()).sent_jobs, 1);
+    assert.equal((await link(good)).sent_jobs, sentByA + 1);
+    assert.equal((await link(good)).queue.jobs, 0);
+    assert.equal((await linkOfB()).queue.jobs, 0);
   });
 });
