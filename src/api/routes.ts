@@ -47,6 +47,13 @@ export const ROUTES = {
   'fleet.compat.peer': ['POST', '/v1/fleet/peer', 'policy', 'peer'],
   'fleet.compat.get': ['GET', '/v1/fleet/{ip}/{prefix}', 'policy', 'get'],
   'fleet.compat.delete': ['DELETE', '/v1/fleet/{ip}/{prefix}', 'policy', 'delete'],
+  // Ours: the status of Couic's peering and reporting (docs/peering.md),
+  // with compat routes as for `fleet`.
+  'peering.status': ['GET', '/v1/peering', 'stats', 'list'],
+  'peering.compat.create': ['POST', '/v1/peering', 'policy', 'create'],
+  'peering.compat.peer': ['POST', '/v1/peering/peer', 'policy', 'peer'],
+  'peering.compat.get': ['GET', '/v1/peering/{ip}/{prefix}', 'policy', 'get'],
+  'peering.compat.delete': ['DELETE', '/v1/peering/{ip}/{prefix}', 'policy', 'delete'],
 } as const satisfies Record<string, readonly [Method, string, Scope['resource'], Scope['verb']]>;
 
 export type RouteId = keyof typeof ROUTES;

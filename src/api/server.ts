@@ -19,6 +19,7 @@ import { banHandlers } from './handlers/bans.js';
 import { clientHandlers } from './handlers/clients.js';
 import { entryHandlers } from './handlers/entries.js';
 import { fleetHandlers, type FleetStatusSource } from './handlers/fleet.js';
+import { peeringHandlers, type PeeringSources } from './handlers/peering.js';
 import { empty, errorReply, send, type Reply } from './reply.js';
 import { Router, type RequestContext, type RequestTurn } from './router.js';
 import { buildRoutes, type HandlerTable } from './routes.js';
@@ -43,6 +44,8 @@ export interface ApiServerOptions {
   readonly fleet?: FleetStatusSource;
   /** How long close() lets in-flight requests finish before cutting every connection. @default 3000 */
   readonly drainMs?: number;
+  /** Peering's and reporting's status for GET /v1/peering (absent: disabled). */
+  readonly peering?: PeeringSources;
 }
 
 /** Default of ApiServerOptions.drainMs. */
@@ -121,6 +124,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
       'clients.delete': clients.delete,
       ...banHandlers(opts.entries, entries),
       ...fleetHandlers(entries, opts.fleet),
+      ...peeringHandlers(entries, opts.peering),
       ...opts.handlers,
     }),
   );

@@ -101,6 +101,16 @@ export const SECTIONS: readonly (readonly [string, readonly Cmd[]])[] = [
       },
     ],
   ],
+  [
+    'peering',
+    [
+      {
+        usage: 'couicctl peering status [--json]',
+        about: 'Couic\'s peering and reporting: per peer the queued, sent, dropped and rejected changes, authentication failures, last success, last error and whether it needs a resync; the same for the webhook.',
+        options: [JSON_OPT],
+      },
+    ],
+  ],
 ];
 
 /** The options every command takes. */

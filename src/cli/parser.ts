@@ -18,6 +18,7 @@ export const GROUPS = {
   stats: 'Show statistics',
   clients: 'Manage API clients',
   fleet: 'Show the fleet (ban sharing over NATS JetStream)',
+  peering: 'Show Couic\'s peering and reporting',
 } as const;
 export type GroupName = keyof typeof GROUPS;
 
@@ -49,6 +50,8 @@ async function registerGroup(y: Argv, name: GroupName): Promise<Argv> {
       return (await import('./commands/clients.js')).register(y);
     case 'fleet':
       return (await import('./commands/fleet.js')).register(y);
+    case 'peering':
+      return (await import('./commands/peering.js')).register(y);
   }
 }
 

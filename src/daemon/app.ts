@@ -18,6 +18,8 @@ import type { EntryStore } from '../core/entries.js';
 import type { BackoffOptions, HelperSupervisor } from '../core/kernel/supervisor.js';
 import { SetFiles } from '../core/sets.js';
 import { Fleet } from '../fleet/fleet.js';
+import { Peering } from '../peering/peering.js';
+import { Reporter } from '../reporting/reporter.js';
 import { HelperClient, type Helper } from '../xdp/helper.js';
 import type { Config } from './config.js';
 import { resolvePinDir } from './pinning.js';
@@ -45,6 +47,10 @@ export interface RunningDaemon {
   readonly events: EventStream;
   /** The fleet ([fleet] enabled), else undefined. */
   readonly fleet: Fleet | undefined;
+  /** Couic's peering ([peering] enabled), else undefined. */
+  readonly peering: Peering | undefined;
+  /** Couic's reporting ([reporting] enabled), else undefined. */
+  readonly reporting: Reporter | undefined;
   /** Graceful stop; safe to call twice. */
   stop(): Promise<void>;
 }
@@ -161,6 +167,19 @@ export async function startDaemon(config: Config, logger: Logger, opts: StartOpt
     }
   }
 
+  // Peering and reporting follow the committed changes from here on (not the replayed ones).
+  const version = opts.version ?? 'unknown';
+  const peering = config.peering.enabled
+    ? Peering.start({ config: config.peering, events: entries.events, logger: logger.child({ module: 'peering' }), version })
+    : undefined;
+  const reporting = config.reporting.enabled
+    ? Reporter.start({ config: config.reporting, events: entries.events, logger: logger.child({ module: 'reporting' }), version })
+    : undefined;
+  const outbound = async (): Promise<void> => {
+    await peering?.stop();
+    await reporting?.stop();
+  };
+
   let api: ApiServer;
   let events: EventStream;
   try {
@@ -174,14 +193,19 @@ export async function startDaemon(config: Config, logger: Logger, opts: StartOpt
       gid,
       handlers: {
         ...setHandlers(sets),
-        ...statsHandlers(entries, { health: () => health(config, core), families: () => fleet?.metricLines() ?? [] }),
+        ...statsHandlers(entries, {
+          health: () => health(config, core),
+          families: () => [...(fleet?.metricLines() ?? []), ...(peering?.metricLines() ?? []), ...(reporting?.metricLines() ?? [])],
+        }),
         ...opts.handlers?.(entries),
       },
       ...(fleet === undefined ? {} : { fleet }),
+      peering: { ...(peering === undefined ? {} : { peering }), ...(reporting === undefined ? {} : { reporting }) },
     });
     events = new EventStream({ server: api.server, clients, events: entries.events, stats: entries, logger });
   } catch (err) {
     await fleet?.stop();
+    await outbound();
     await core.close();
     throw err;
   }
@@ -195,6 +219,7 @@ export async function startDaemon(config: Config, logger: Logger, opts: StartOpt
       await events.close();
       await api.close();
       await fleet?.stop();
+      await outbound();
       log.info({ outstanding: entries.batcher.outstanding }, 'draining the update queue');
       await core.close();
       await fsp.rm(config.server.socket, { force: true });
@@ -203,5 +228,5 @@ export async function startDaemon(config: Config, logger: Logger, opts: StartOpt
     return stopping;
   };
 
-  return { config, entries, supervisor, clients, api, sets, events, fleet, stop };
+  return { config, entries, supervisor, clients, api, sets, events, fleet, peering, reporting, stop };
 }

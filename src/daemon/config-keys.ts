@@ -17,6 +17,8 @@ interface KeyBase {
   readonly key: string;
   readonly origin: KeyOrigin;
   readonly doc: string;
+  /** The key must be given (Couic's keys of [[peering.peers]]); `default` is then never used. */
+  readonly required?: boolean;
 }
 
 export type KeyDef = KeyBase &
@@ -32,8 +34,8 @@ export type KeyDef = KeyBase &
     | { readonly kind: 'bool'; readonly default: boolean }
     | { readonly kind: 'int'; readonly default: number; readonly min: number; readonly max: number }
     | { readonly kind: 'enum'; readonly default: string; readonly values: readonly string[] }
-    /** A section, or a key the parser does not read (type and default given as text). */
-    | { readonly kind: 'table' | 'other'; readonly typeDoc: string; readonly defaultDoc: string }
+    /** A section, an array of tables, or a key the parser does not read (type and default given as text). */
+    | { readonly kind: 'table' | 'tables' | 'other'; readonly typeDoc: string; readonly defaultDoc: string }
   );
 
 export type KeyKind = KeyDef['kind'];
@@ -88,12 +90,51 @@ export const CONFIG_KEYS: readonly KeyDef[] = [
     doc: 'The Unix socket of the Couic v1 API (mode 0770 user:group). A stale socket file is replaced.',
   },
   {
-    key: 'reporting', kind: 'other', typeDoc: 'table', defaultDoc: 'absent', origin: 'couic-ignored',
-    doc: 'Couic\'s webhook reporting: `enabled` (boolean) and `webhook` (URL). Not implemented by couic; subscribe to the event stream GET /v1/events instead.',
+    key: 'reporting', kind: 'table', typeDoc: 'table', defaultDoc: 'absent', origin: 'couic',
+    doc: 'Couic\'s webhook reporting (docs/peering.md): each change made through the API or /v1/bans is POSTed to `webhook` as Couic\'s report JSON, batched. Unknown keys in this section are refused.',
+  },
+  { key: 'reporting.enabled', kind: 'bool', default: false, origin: 'couic', doc: 'Send reports to `webhook`.' },
+  {
+    key: 'reporting.webhook', kind: 'string', default: '', origin: 'couic',
+    doc: 'The http:// or https:// URL reports are POSTed to (required when enabled; e.g. couic-report\'s http://127.0.0.1:8000/v1/reports/<secret>). Only its scheme, host and port are ever logged.',
   },
   {
-    key: 'peering', kind: 'other', typeDoc: 'table', defaultDoc: 'absent', origin: 'couic-ignored',
-    doc: 'Couic\'s multi-node synchronisation: `enabled` (boolean) and `[[peering.peers]]` with `host`, `port`, `tls`, `token`. Not implemented by couic (it answers the peers\' POST /v1/{policy}/peer, it does not send).',
+    key: 'reporting.max_buffer', kind: 'int', default: 4096, min: 1, max: 1_048_576, origin: 'ours',
+    doc: 'Reports kept while the webhook is unreachable; beyond, the oldest are dropped, counted and logged (Couic\'s bound, 4096).',
+  },
+  {
+    key: 'peering', kind: 'table', typeDoc: 'table', defaultDoc: 'absent', origin: 'couic',
+    doc: 'Couic\'s multi-node synchronisation (docs/peering.md): each change made through the API or /v1/bans is pushed to every peer as Couic PeerJobs (POST /v1/{policy}/peer). Unknown keys in this section and in its peers are refused.',
+  },
+  { key: 'peering.enabled', kind: 'bool', default: false, origin: 'couic', doc: 'Push this host\'s changes to `peers` (at least one is then required).' },
+  {
+    key: 'peering.peers', kind: 'tables', typeDoc: 'array of tables [[peering.peers]]', defaultDoc: '[]', origin: 'couic',
+    doc: 'The peers, one [[peering.peers]] table each, with `host`, `port`, `tls` and `token` (all required, as in Couic).',
+  },
+  {
+    key: 'peering.peers.host', kind: 'string', default: '', required: true, origin: 'couic',
+    doc: 'Host name or address of the peer\'s reverse proxy (docs/nginx/couic.conf), without scheme or port.',
+  },
+  { key: 'peering.peers.port', kind: 'int', default: 0, min: 1, max: 65535, required: true, origin: 'couic', doc: 'TCP port of the peer\'s reverse proxy.' },
+  {
+    key: 'peering.peers.tls', kind: 'bool', default: false, required: true, origin: 'couic',
+    doc: 'https (the peer\'s certificate is verified, against the system CAs or `ca`) or plain http.',
+  },
+  {
+    key: 'peering.peers.token', kind: 'string', default: '', required: true, origin: 'couic',
+    doc: 'The UUID token of a client of group peering (or admin, clientrw) on the peer; sent as `Authorization: Bearer`, never logged.',
+  },
+  {
+    key: 'peering.peers.ca', kind: 'string', default: '', origin: 'ours',
+    doc: 'A PEM file of the CA that signed the peer\'s certificate (self-signed setups); "" = the system CAs. Needs tls = true.',
+  },
+  {
+    key: 'peering.max_backlog', kind: 'int', default: 16_384, min: 1, max: 1_048_576, origin: 'ours',
+    doc: 'Changes kept per peer while it is unreachable; beyond, the oldest are dropped with a warning and a counter, and the peer is marked as needing a resync.',
+  },
+  {
+    key: 'peering.max_backlog_bytes', kind: 'int', default: 8_388_608, min: 1024, max: 1 << 30, origin: 'ours',
+    doc: 'The same bound in bytes of JSON per peer.',
   },
   { key: 'fleet', kind: 'table', typeDoc: 'table', defaultDoc: '{}', origin: 'ours', doc: 'Ban sharing across hosts over NATS JetStream (docs/fleet.md). Checked even when disabled.' },
   { key: 'fleet.enabled', kind: 'bool', default: false, origin: 'ours', doc: 'Share this host\'s bans with the fleet and enforce the other nodes\' bans.' },
@@ -183,6 +224,11 @@ export function keyDef<K extends KeyKind>(key: string, kind: K): Extract<KeyDef,
   return d as Extract<KeyDef, { kind: K }>;
 }
 
+/** Whether `key` (dotted) is in the table. */
+export function isKey(key: string): boolean {
+  return BY_KEY.has(key);
+}
+
 /** The type of a key, as the manual states it. */
 export function typeText(d: KeyDef): string {
   switch (d.kind) {
@@ -197,6 +243,7 @@ export function typeText(d: KeyDef): string {
     case 'enum':
       return d.values.join(' | ');
     case 'table':
+    case 'tables':
     case 'other':
       return d.typeDoc;
   }
@@ -204,6 +251,7 @@ export function typeText(d: KeyDef): string {
 
 /** The default of a key, as TOML (or the description of a computed default). */
 export function defaultText(d: KeyDef): string {
+  if (d.required === true) return 'required';
   switch (d.kind) {
     case 'string':
       return d.default === undefined ? (d.defaultDoc ?? '') : JSON.stringify(d.default);
@@ -215,6 +263,7 @@ export function defaultText(d: KeyDef): string {
     case 'enum':
       return JSON.stringify(d.default);
     case 'table':
+    case 'tables':
     case 'other':
       return d.defaultDoc;
   }

@@ -1,6 +1,8 @@
 /**
  * Daemon configuration: Couic's couic.toml keys plus ours ([dataplane],
- * [journal], [queue], [fleet]). Unknown keys are ignored (as Couic does); a key
+ * [journal], [queue], [fleet]). Unknown keys are ignored (as Couic does),
+ * except in [peering], [[peering.peers]] and [reporting], where a typo would
+ * silently turn off what the section asks for; a key
  * with the wrong type or value is an error naming the key and what it
  * expects. Every key's type, default and bounds come from CONFIG_KEYS
  * (config-keys.ts), which couic(8) is generated from.
@@ -14,7 +16,9 @@ import type { FleetConfig } from '../fleet/types.js';
 import type { Rotation } from '../log-files.js';
 import { normalizeLevel, type LogLevel } from '../log.js';
 import { helperPath } from '../xdp/helper.js';
-import { keyDef } from './config-keys.js';
+import { isKey, keyDef } from './config-keys.js';
+import { peerBaseUrl, type PeerConfig, type PeeringConfig } from '../peering/types.js';
+import type { ReportingConfig } from '../reporting/types.js';
 
 export type OperationMode = 'generic' | 'native' | 'auto';
 
@@ -58,6 +62,8 @@ export interface Config {
   readonly journal: { readonly fsync: boolean; readonly compactAfter: number };
   readonly queue: { readonly maxPending: number; readonly helperWaitMs: number };
   readonly fleet: FleetConfig;
+  readonly peering: PeeringConfig;
+  readonly reporting: ReportingConfig;
 }
 
 export class ConfigError extends Error {
@@ -106,6 +112,27 @@ class Reader {
 
   has(key: string): boolean {
     return this.#t[key] !== undefined;
+  }
+
+  /** Refuses a key of this table that CONFIG_KEYS lacks (sections where a typo would silently disable something). */
+  rejectUnknown(): void {
+    for (const k of Object.keys(this.#t)) {
+      if (!isKey(this.#name(k))) this.fail(k, 'unknown key');
+    }
+  }
+
+  /** A key the table marks `required` must be present. */
+  require(key: string): void {
+    if (this.#t[key] === undefined) this.fail(key, 'missing (required)');
+  }
+
+  /** An array of tables (`[[peering.peers]]`): one Reader per table, named like the array. */
+  tables(key: string): Reader[] {
+    keyDef(this.#name(key), 'tables');
+    const v = this.#t[key];
+    if (v === undefined) return [];
+    if (!Array.isArray(v) || !v.every(isTable)) this.#bad(key, `an array of tables ([[${this.#name(key)}]])`, v);
+    return (v as Table[]).map((t) => new Reader(t, this.#name(key)));
   }
 
   /** The raw value of `key` (for checks before the typed read). */
@@ -254,6 +281,71 @@ function fleetConfig(f: Reader): FleetConfig {
   };
 }
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** One `[[peering.peers]]` table (all of Couic's keys required); errors say which peer. */
+function peerConfig(p: Reader, index: number, enabled: boolean): PeerConfig {
+  try {
+    p.rejectUnknown();
+    const host = p.string('host');
+    const port = p.int('port');
+    const tls = p.bool('tls');
+    const token = p.string('token');
+    const ca = p.string('ca');
+    for (const k of ['host', 'port', 'tls', 'token']) p.require(k);
+    // The value is a secret: the message never shows it.
+    if (!UUID.test(token)) p.fail('token', `expected a UUID (the token of a client of the peer), got a string of ${token.length} characters`);
+    let url: URL | undefined;
+    try {
+      url = new URL(`${peerBaseUrl({ host, port, tls })}/`);
+    } catch {
+      url = undefined;
+    }
+    if (host === '' || url === undefined || url.pathname !== '/' || url.username !== '' || url.search !== '' || /[/@?#\s]/.test(host)) {
+      p.fail('host', `expected a host name or address without scheme, port or path, got "${host}"`);
+    }
+    if (ca !== '' && !tls) p.fail('ca', 'a CA file needs tls = true');
+    if (enabled) readableFile(p, 'ca', ca);
+    return { host, port, tls, token, ca };
+  } catch (err) {
+    if (err instanceof ConfigError) throw new ConfigError(`${err.message} (peer #${index + 1} of [[peering.peers]])`);
+    throw err;
+  }
+}
+
+/** `[peering]`: checked even when disabled, so a typo shows before it is turned on. */
+function peeringConfig(r: Reader): PeeringConfig {
+  r.rejectUnknown();
+  const enabled = r.bool('enabled');
+  const peers = r.tables('peers').map((p, i) => peerConfig(p, i, enabled));
+  if (enabled && peers.length === 0) r.fail('peers', 'peering is enabled and no [[peering.peers]] is given');
+  const names = peers.map((p) => `${p.host}:${p.port}`);
+  const dup = names.find((n, i) => names.indexOf(n) !== i);
+  if (dup !== undefined) r.fail('peers', `the peer ${dup} is listed twice`);
+  return { enabled, peers, maxBacklog: r.int('max_backlog'), maxBacklogBytes: r.int('max_backlog_bytes') };
+}
+
+/** `[reporting]`: checked even when disabled. */
+function reportingConfig(r: Reader): ReportingConfig {
+  r.rejectUnknown();
+  const enabled = r.bool('enabled');
+  const webhook = r.string('webhook');
+  if (enabled && webhook === '') r.fail('webhook', 'reporting is enabled and no webhook URL is given');
+  if (webhook !== '') {
+    let u: URL | undefined;
+    try {
+      u = new URL(webhook);
+    } catch {
+      u = undefined;
+    }
+    // The URL may carry a secret (couic-report's path): the message shows none of it.
+    if (u === undefined) r.fail('webhook', 'expected an http:// or https:// URL, got text that is not a URL');
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') r.fail('webhook', `expected an http:// or https:// URL, got scheme "${u.protocol}"`);
+    if (u.hostname === '') r.fail('webhook', 'the URL needs a host');
+  }
+  return { enabled, webhook, maxBuffer: r.int('max_buffer') };
+}
+
 /** Builds the config from parsed TOML (`doc`); throws ConfigError. */
 export function configFromToml(doc: Table, source: string | undefined, env: NodeJS.ProcessEnv = process.env): Config {
   const r = new Reader(doc, '');
@@ -293,6 +385,8 @@ export function configFromToml(doc: Table, source: string | undefined, env: Node
   const journal = r.table('journal');
   const queue = r.table('queue');
   const fleet = fleetConfig(r.table('fleet'));
+  const peering = peeringConfig(r.table('peering'));
+  const reporting = reportingConfig(r.table('reporting'));
 
   return {
     source,
@@ -323,6 +417,8 @@ export function configFromToml(doc: Table, source: string | undefined, env: Node
       helperWaitMs: queue.int('helper_wait_ms'),
     },
     fleet,
+    peering,
+    reporting,
   };
 }
 

@@ -35,7 +35,7 @@ export function couicPage(version: string): string {
   }
   out.push(
     section('configuration'),
-    esc('The configuration file is TOML: Couic 1.0.2\'s couic.toml is read unchanged, and couic adds the sections [dataplane], [journal] and [queue]. Unknown keys are ignored; a key with the wrong type or value stops the daemon with a message naming it.'),
+    esc('The configuration file is TOML: Couic 1.0.2\'s couic.toml is read unchanged, and couic adds the sections [dataplane], [journal], [queue] and [fleet]. Unknown keys are ignored, except in [peering], [[peering.peers]] and [reporting] (where a typo would silently turn peering or reporting off); a key with the wrong type or value stops the daemon with a message naming it.'),
     subsection('Top level'),
   );
   for (const d of CONFIG_KEYS) {

@@ -8,14 +8,15 @@ import { describe, it } from 'node:test';
 import { CONFIG_KEYS, keyDef, type KeyDef } from '../../src/daemon/config-keys.js';
 import { ConfigError, configFromToml } from '../../src/daemon/config.js';
 
-/** A document holding `value` at the dotted `key`. */
+/** A document holding `value` at the dotted `key` (inside one table where a parent is an array of tables). */
 function docWith(key: string, value: unknown): Record<string, unknown> {
   const parts = key.split('.');
   const doc: Record<string, unknown> = {};
   let t = doc;
-  for (const p of parts.slice(0, -1)) {
+  for (let i = 0; i < parts.length - 1; i += 1) {
     const inner: Record<string, unknown> = {};
-    t[p] = inner;
+    const parent = CONFIG_KEYS.find((d) => d.key === parts.slice(0, i + 1).join('.'));
+    t[parts[i]!] = parent?.kind === 'tables' ? [inner] : inner;
     t = inner;
   }
   t[parts[parts.length - 1]!] = value;
@@ -33,7 +34,11 @@ describe('CONFIG_KEYS (couic.toml keys)', () => {
     assert.equal(new Set(names).size, names.length);
     for (const d of CONFIG_KEYS) assert.ok(d.doc.length > 10, d.key);
     // Couic 1.0.2's keys (spec §8.1) are all there.
-    for (const k of ['ifaces', 'operation_mode', 'working_dir', 'user', 'group', 'logging.dir', 'logging.rotation', 'logging.max_log_files', 'logging.format', 'server.socket', 'reporting', 'peering']) {
+    for (const k of [
+      'ifaces', 'operation_mode', 'working_dir', 'user', 'group', 'logging.dir', 'logging.rotation', 'logging.max_log_files', 'logging.format', 'server.socket',
+      'reporting', 'reporting.enabled', 'reporting.webhook', 'peering', 'peering.enabled', 'peering.peers',
+      'peering.peers.host', 'peering.peers.port', 'peering.peers.tls', 'peering.peers.token',
+    ]) {
       assert.ok(names.includes(k), k);
     }
   });
@@ -79,6 +84,13 @@ describe('CONFIG_KEYS (couic.toml keys)', () => {
     assert.equal(c.journal.compactAfter, dflt('journal.compact_after'));
     assert.equal(c.queue.maxPending, dflt('queue.max_pending'));
     assert.equal(c.queue.helperWaitMs, dflt('queue.helper_wait_ms'));
+    assert.equal(c.peering.enabled, dflt('peering.enabled'));
+    assert.deepEqual(c.peering.peers, []);
+    assert.equal(c.peering.maxBacklog, dflt('peering.max_backlog'));
+    assert.equal(c.peering.maxBacklogBytes, dflt('peering.max_backlog_bytes'));
+    assert.equal(c.reporting.enabled, dflt('reporting.enabled'));
+    assert.equal(c.reporting.webhook, dflt('reporting.webhook'));
+    assert.equal(c.reporting.maxBuffer, dflt('reporting.max_buffer'));
   });
 
   it('a key missing from the table cannot be read', () => {

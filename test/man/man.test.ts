@@ -79,7 +79,7 @@ describe('man pages', () => {
   it('couicctl(1) has every command and every flag of couicctl --help', () => {
     const byCmd = entries(page1);
     const groups = commandsOf(help(['--help']));
-    assert.deepEqual(groups, ['drop', 'ignore', 'sets', 'stats', 'clients', 'fleet']);
+    assert.deepEqual(groups, ['drop', 'ignore', 'sets', 'stats', 'clients', 'fleet', 'peering']);
     let commands = 0;
     let flags = 0;
     for (const g of groups) {

@@ -33,6 +33,9 @@ const LAYERS: Readonly<Record<string, number>> = {
   'cli/commands': 12,
   'api/handlers': 12,
   fleet: 13,
+  outbound: 13,
+  peering: 14,
+  reporting: 14,
   daemon: 20,
   man: 21, // the manual pages, from the CLI's and the daemon's definitions
 };
