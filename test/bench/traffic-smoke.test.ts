@@ -58,6 +58,14 @@ test('traffic bench --smoke: every backend counts, drops and passes exactly the 
   try {
     const json = join(dir, 'runs.json');
     const r = await runBench(json);
+    // Some kernels (seen on one VM of this workplace, Linux 6.18) refuse live-frame
+    // BPF_PROG_TEST_RUN with EPERM even to root: then the sender cannot exist, and the
+    // test says so instead of failing on the machine.
+    const refused = /BPF_PROG_TEST_RUN \(live frames\) on \S+: Operation not permitted/.exec(r.stderr);
+    if (r.code !== 0 && refused !== null) {
+      t.skip(`this kernel refuses live-frame BPF_PROG_TEST_RUN (${refused[0]})`);
+      return;
+    }
     assert.equal(r.code, 0, `exit status (stderr: ${r.stderr.slice(-2000)})`);
     assert.ok(r.stdout.split('\n').some((l) => l.startsWith('| receiver | entries |')), 'table printed');
     const samples = readFileSync(json, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Sample);
