@@ -5,7 +5,7 @@
  * close the journal, close the helper, remove the socket.
  */
 import { promises as fsp } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve as resolvePath } from 'node:path';
 import type { Logger } from 'pino';
 import { EventStream } from '../api/events.js';
 import { setHandlers } from '../api/handlers/sets.js';
@@ -18,8 +18,9 @@ import type { EntryStore } from '../core/entries.js';
 import type { BackoffOptions, HelperSupervisor } from '../core/kernel/supervisor.js';
 import { SetFiles } from '../core/sets.js';
 import { Fleet } from '../fleet/fleet.js';
-import { HelperClient, type Helper } from '../xdp/helper.js';
+import { HelperClient, helperArgs, type Helper, type HelperClientOptions } from '../xdp/helper.js';
 import type { Config } from './config.js';
+import type { PrivilegeSplit } from './privilege.js';
 
 /** Working-dir layout (Couic's five directories plus our journal). */
 export const WORKING_DIRS = ['rbac', 'rbac/clients', 'sets', 'sets/drop', 'sets/ignore', 'journal'] as const;
@@ -30,6 +31,8 @@ export interface StartOptions {
   /** Route handlers implemented outside src/api (sets, stats, metrics). */
   readonly handlers?: (entries: EntryStore) => HandlerTable;
   readonly backoff?: BackoffOptions;
+  /** Under couic-launcher: drop to user/group after the working dir, start the helper through the launcher. */
+  readonly split?: PrivilegeSplit;
 }
 
 export interface RunningDaemon {
@@ -94,6 +97,9 @@ export async function startDaemon(config: Config, logger: Logger, opts: StartOpt
     log.info({ keys: config.logging.ignored }, 'couic logs JSON to stdout: these [logging] keys are accepted and ignored');
   }
   await initWorkingDir(config, uid, gid, log);
+  // Privilege split: nothing below runs with privilege (docs/deploy.md).
+  const launcher = opts.split?.launcher;
+  await opts.split?.enter({ uid, gid });
 
   const clients = await ClientRegistry.load({
     workingDir: config.workingDir, user: config.user, group: config.group, logger: logger.child({ module: 'clients' }),
@@ -101,6 +107,20 @@ export async function startDaemon(config: Config, logger: Logger, opts: StartOpt
 
   const dp = config.dataplane;
   const helperLog = logger.child({ module: 'helper' });
+  const helperOpts: HelperClientOptions = {
+    helperPath: dp.helper,
+    ifaces: config.ifaces,
+    mode: config.operationMode,
+    ...(dp.pinDir === '' ? {} : { pinDir: dp.pinDir }),
+    capacities: { dropExact: dp.dropExact, dropCidr: dp.dropCidr, ignoreExact: dp.ignoreExact, ignoreCidr: dp.ignoreCidr },
+    maxTags: dp.maxTags,
+    lpmOnly: dp.lpmOnly,
+    onLog: (line) => helperLog.info({ helper: line }, 'helper'),
+    ...(launcher === undefined ? {} : { spawner: () => launcher.spawnHelper() }),
+  };
+  if (launcher !== undefined) {
+    await launcher.configure({ helperPath: resolvePath(dp.helper), args: helperArgs(helperOpts), socketParent: dirname(config.server.socket) });
+  }
   const t0 = performance.now();
   const core = await openCore({
     journalDir: join(config.workingDir, 'journal'),
@@ -112,17 +132,7 @@ export async function startDaemon(config: Config, logger: Logger, opts: StartOpt
     helperWaitMs: config.queue.helperWaitMs,
     ...(opts.backoff === undefined ? {} : { backoff: opts.backoff }),
     logger,
-    startHelper: (): Promise<Helper> =>
-      HelperClient.start({
-        helperPath: dp.helper,
-        ifaces: config.ifaces,
-        mode: config.operationMode,
-        ...(dp.pinDir === '' ? {} : { pinDir: dp.pinDir }),
-        capacities: { dropExact: dp.dropExact, dropCidr: dp.dropCidr, ignoreExact: dp.ignoreExact, ignoreCidr: dp.ignoreCidr },
-        maxTags: dp.maxTags,
-        lpmOnly: dp.lpmOnly,
-        onLog: (line) => helperLog.info({ helper: line }, 'helper'),
-      }),
+    startHelper: (): Promise<Helper> => HelperClient.start(helperOpts),
   });
   const { entries, supervisor } = core;
   const helper = supervisor.helper;
@@ -198,6 +208,7 @@ export async function startDaemon(config: Config, logger: Logger, opts: StartOpt
       await fleet?.stop();
       log.info({ outstanding: entries.batcher.outstanding }, 'draining the update queue');
       await core.close();
+      await launcher?.close();
       await fsp.rm(config.server.socket, { force: true });
       log.info({ ms: Math.round(performance.now() - t1) }, 'stopped');
     })();

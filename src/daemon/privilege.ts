@@ -1,0 +1,122 @@
+/**
+ * The privilege split (docs/deploy.md, "Who holds what"): under
+ * couic-launcher the daemon — the process that parses every request — runs
+ * as couic.toml's `user`/`group` with no capability; only couic-helper,
+ * started by the launcher, holds CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON.
+ *
+ * `enter()` runs once, right after the working dir is set up and before
+ * anything else is opened:
+ *   - started as root (the launcher runs as root): hands the state and the
+ *     socket's directory to user:group, then setgroups/setgid/setuid — the
+ *     kernel clears every capability at the uid change (supplementary groups:
+ *     `group` only);
+ *   - started as another user (systemd User= with AmbientCapabilities= on the
+ *     launcher, which cleared the daemon's): checks that this is the
+ *     configured user/group.
+ * Either way it then checks /proc/self/status: CapEff and CapPrm must be 0.
+ */
+import { promises as fsp } from 'node:fs';
+import { dirname, join } from 'node:path';
+import type { Logger } from 'pino';
+import type { LauncherChannel } from '../xdp/launcher.js';
+import type { Config } from './config.js';
+
+export interface PrivilegeSplit {
+  /** The launcher's control channel: couic-helper is started through it. */
+  readonly launcher: LauncherChannel;
+  /** Root-only setup, then the drop; verifies that no capability is left. */
+  enter(owner: { readonly uid: number; readonly gid: number }): Promise<void>;
+}
+
+/** The daemon's own state, handed to user:group before the drop (their files too). */
+const STATE_DIRS = ['journal', 'fleet'] as const;
+
+/** A capability set line (CapEff, CapPrm ...) of /proc/self/status as a bigint. */
+export function capSet(statusText: string, name: string): bigint {
+  const m = new RegExp(`^${name}:\\s*([0-9a-fA-F]+)\\s*$`, 'mu').exec(statusText);
+  if (m === null || m[1] === undefined) throw new Error(`${name} not found in /proc/self/status`);
+  return BigInt(`0x${m[1]}`);
+}
+
+export function privilegeSplit(opts: { config: Config; launcher: LauncherChannel; logger: Logger }): PrivilegeSplit {
+  const { config, launcher } = opts;
+  const log = opts.logger.child({ module: 'privilege' });
+  return {
+    launcher,
+    async enter(owner): Promise<void> {
+      const me = process.getuid?.() ?? 0;
+      if (me === 0 && owner.uid === 0) {
+        log.warn({ user: config.user }, 'couic.toml\'s user is root: the daemon keeps root\'s capabilities (set user and group to an unprivileged account)');
+        return;
+      }
+      if (me === 0) {
+        await handOver(config, owner);
+        const { setgroups, setgid, setuid } = process;
+        if (setgroups === undefined || setgid === undefined || setuid === undefined) throw new Error('this platform cannot change the uid');
+        // The configured group only: no supplementary group of root's survives.
+        setgroups([owner.gid]);
+        setgid(owner.gid);
+        setuid(owner.uid);
+      } else if (me !== owner.uid || process.getgid?.() !== owner.gid) {
+        throw new Error(
+          `user = "${config.user}" and group = "${config.group}" in couic.toml, but couic-launcher runs the daemon as uid ${me} gid ${process.getgid?.()}: run the launcher as root or as that user (User=/Group= of the unit)`,
+        );
+      }
+      const status = await fsp.readFile('/proc/self/status', 'utf8');
+      const eff = capSet(status, 'CapEff');
+      const prm = capSet(status, 'CapPrm');
+      if (eff !== 0n || prm !== 0n) {
+        throw new Error(`the daemon still holds capabilities after dropping to ${config.user} (CapEff ${eff.toString(16)}, CapPrm ${prm.toString(16)})`);
+      }
+      log.info({ user: config.user, group: config.group, uid: owner.uid, gid: owner.gid }, 'running without privilege: couic-helper is started by couic-launcher');
+    },
+  };
+}
+
+/**
+ * Root-only setup: the socket's directory (created 0755 user:group when
+ * missing; it must be writable by the user, who creates the socket), the
+ * working dir and the daemon's state files owned by user:group.
+ */
+async function handOver(config: Config, owner: { uid: number; gid: number }): Promise<void> {
+  const sockDir = dirname(config.server.socket);
+  try {
+    const st = await fsp.stat(sockDir);
+    const writable =
+      (st.uid === owner.uid && (st.mode & 0o300) === 0o300) ||
+      (st.gid === owner.gid && (st.mode & 0o030) === 0o030) ||
+      (st.mode & 0o003) === 0o003;
+    if (!writable) {
+      throw new Error(`the socket's directory ${sockDir} is not writable by ${config.user}, who creates the socket after the drop: chown it to ${config.user}:${config.group} or let couic create it`);
+    }
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    await fsp.mkdir(sockDir, { recursive: true, mode: 0o755 });
+    await fsp.chown(sockDir, owner.uid, owner.gid);
+  }
+  const root = config.workingDir;
+  await chownIfNeeded(root, owner);
+  for (const d of ['rbac', 'rbac/clients', 'sets', 'sets/drop', 'sets/ignore', ...STATE_DIRS]) {
+    await chownIfNeeded(join(root, d), owner);
+  }
+  for (const d of STATE_DIRS) {
+    let names: string[];
+    try {
+      names = await fsp.readdir(join(root, d));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
+      throw err;
+    }
+    for (const n of names) await chownIfNeeded(join(root, d, n), owner);
+  }
+}
+
+async function chownIfNeeded(p: string, owner: { uid: number; gid: number }): Promise<void> {
+  try {
+    const st = await fsp.lstat(p);
+    if (st.isSymbolicLink()) return;
+    if (st.uid !== owner.uid || st.gid !== owner.gid) await fsp.chown(p, owner.uid, owner.gid);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+}
