@@ -96,10 +96,11 @@ export async function startDaemon(config: Config, logger: Logger, opts: StartOpt
   if (config.logging.ignored.length > 0) {
     log.info({ keys: config.logging.ignored }, 'couic logs JSON to stdout: these [logging] keys are accepted and ignored');
   }
-  await initWorkingDir(config, uid, gid, log);
-  // Privilege split: nothing below runs with privilege (docs/deploy.md).
+  // Privilege split: nothing after the working dir runs with privilege (docs/deploy.md).
+  const setupWorkingDir = (): Promise<void> => initWorkingDir(config, uid, gid, log);
   const launcher = opts.split?.launcher;
-  await opts.split?.enter({ uid, gid });
+  if (opts.split === undefined) await setupWorkingDir();
+  else await opts.split.enter({ uid, gid }, setupWorkingDir);
 
   const clients = await ClientRegistry.load({
     workingDir: config.workingDir, user: config.user, group: config.group, logger: logger.child({ module: 'clients' }),

@@ -4,8 +4,8 @@
  * as couic.toml's `user`/`group` with no capability; only couic-helper,
  * started by the launcher, holds CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON.
  *
- * `enter()` runs once, right after the working dir is set up and before
- * anything else is opened:
+ * `enter()` runs once, around the working dir's setup and before anything
+ * else is opened:
  *   - started as root (the launcher runs as root): hands the state and the
  *     socket's directory to user:group, then setgroups/setgid/setuid — the
  *     kernel clears every capability at the uid change (supplementary groups:
@@ -24,8 +24,12 @@ import type { Config } from './config.js';
 export interface PrivilegeSplit {
   /** The launcher's control channel: couic-helper is started through it. */
   readonly launcher: LauncherChannel;
-  /** Root-only setup, then the drop; verifies that no capability is left. */
-  enter(owner: { readonly uid: number; readonly gid: number }): Promise<void>;
+  /**
+   * Runs `setup` (the working dir) and drops: as root, setup runs before the
+   * drop; as another user, after checking that it is the configured one.
+   * Then verifies that no capability is left.
+   */
+  enter(owner: { readonly uid: number; readonly gid: number }, setup: () => Promise<void>): Promise<void>;
 }
 
 /** The daemon's own state, handed to user:group before the drop (their files too). */
@@ -43,13 +47,15 @@ export function privilegeSplit(opts: { config: Config; launcher: LauncherChannel
   const log = opts.logger.child({ module: 'privilege' });
   return {
     launcher,
-    async enter(owner): Promise<void> {
+    async enter(owner, setup): Promise<void> {
       const me = process.getuid?.() ?? 0;
       if (me === 0 && owner.uid === 0) {
+        await setup();
         log.warn({ user: config.user }, 'couic.toml\'s user is root: the daemon keeps root\'s capabilities (set user and group to an unprivileged account)');
         return;
       }
       if (me === 0) {
+        await setup();
         await handOver(config, owner);
         const { setgroups, setgid, setuid } = process;
         if (setgroups === undefined || setgid === undefined || setuid === undefined) throw new Error('this platform cannot change the uid');
@@ -61,6 +67,8 @@ export function privilegeSplit(opts: { config: Config; launcher: LauncherChannel
         throw new Error(
           `user = "${config.user}" and group = "${config.group}" in couic.toml, but couic-launcher runs the daemon as uid ${me} gid ${process.getgid?.()}: run the launcher as root or as that user (User=/Group= of the unit)`,
         );
+      } else {
+        await setup();
       }
       const status = await fsp.readFile('/proc/self/status', 'utf8');
       const eff = capSet(status, 'CapEff');
