@@ -229,16 +229,29 @@ describe('Docker image (podman)', { skip: skipReason, timeout: 30 * 60_000 }, ()
       if (Date.now() > ready) assert.fail(`couic.service not serving:\n${list.stderr}\n${await journal()}`);
       await new Promise((r) => setTimeout(r, 300));
     }
-    // Runs as couic, with exactly the unit's capabilities.
-    const status = (await sh('cat /proc/$(systemctl show -p MainPID --value couic)/status')).stdout;
-    const uid = /^Uid:\s+(\d+)/m.exec(status)?.[1];
+    // The launcher (MainPID) and the helper run as couic with exactly the
+    // unit's capabilities; the daemon (the launcher's node child) with none.
     const couicUid = (await sh('id -u couic')).stdout.trim();
-    assert.equal(uid, couicUid, status);
-    const capEff = BigInt(`0x${/^CapEff:\s+([0-9a-f]+)/m.exec(status)?.[1] ?? '0'}`);
-    const CAP_NET_ADMIN = 12n;
-    const CAP_PERFMON = 38n;
-    const CAP_BPF = 39n;
-    assert.equal(capEff, (1n << CAP_NET_ADMIN) | (1n << CAP_PERFMON) | (1n << CAP_BPF), `CapEff ${capEff.toString(16)}`);
+    const CAPS = (1n << 12n) | (1n << 38n) | (1n << 39n); // CAP_NET_ADMIN, CAP_PERFMON, CAP_BPF
+    const statusOf = async (pid: string): Promise<{ uid: string | undefined; capEff: bigint; capPrm: bigint; text: string }> => {
+      const text = (await sh(`cat /proc/${pid}/status`)).stdout;
+      const cap = (k: string): bigint => BigInt(`0x${new RegExp(`^${k}:\\s+([0-9a-f]+)`, 'm').exec(text)?.[1] ?? '0'}`);
+      return { uid: /^Uid:\s+(\d+)/m.exec(text)?.[1], capEff: cap('CapEff'), capPrm: cap('CapPrm'), text };
+    };
+    const mainPid = (await sh('systemctl show -p MainPID --value couic')).stdout.trim();
+    const launcher = await statusOf(mainPid);
+    assert.equal(launcher.uid, couicUid, launcher.text);
+    assert.equal(launcher.capEff, CAPS, `launcher CapEff ${launcher.capEff.toString(16)}`);
+    const kids = (await sh(`for p in $(cat /proc/${mainPid}/task/${mainPid}/children); do echo "$p $(cat /proc/$p/comm)"; done`)).stdout;
+    const nodePid = /^(\d+) node$/m.exec(kids)?.[1];
+    const helperPid = /^(\d+) couic-helper$/m.exec(kids)?.[1];
+    assert.ok(nodePid !== undefined && helperPid !== undefined, `the launcher's children:\n${kids}`);
+    const daemon = await statusOf(nodePid);
+    assert.equal(daemon.uid, couicUid, daemon.text);
+    assert.equal(daemon.capEff, 0n, `the daemon's CapEff ${daemon.capEff.toString(16)}`);
+    assert.equal(daemon.capPrm, 0n, `the daemon's CapPrm ${daemon.capPrm.toString(16)}`);
+    const helper = await statusOf(helperPid);
+    assert.equal(helper.capEff, CAPS, `the helper's CapEff ${helper.capEff.toString(16)}`);
     assert.match((await sh('stat -c %a:%U:%G /run/couic /var/lib/couic /etc/couic/couic.toml')).stdout, /^750:couic:couic\n755:couic:couic\n640:root:couic\n$/);
     const add = await sh('couicctl drop add 198.51.100.8/32 -t systemd');
     assert.equal(add.code, 0, add.stderr);
