@@ -16,7 +16,7 @@
  * Either way it then checks /proc/self/status: CapEff and CapPrm must be 0.
  */
 import { promises as fsp } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 import type { LauncherChannel } from '../xdp/launcher.js';
 import type { Config } from './config.js';
@@ -83,7 +83,8 @@ export function privilegeSplit(opts: { config: Config; launcher: LauncherChannel
 
 /**
  * Root-only setup: the socket's directory (created 0755 user:group when
- * missing; it must be writable by the user, who creates the socket), the
+ * missing, handed to user:group when it holds nothing but couic's socket
+ * files; else it must be writable by the user, who creates the socket), the
  * working dir and the daemon's state files owned by user:group.
  */
 async function handOver(config: Config, owner: { uid: number; gid: number }): Promise<void> {
@@ -95,7 +96,14 @@ async function handOver(config: Config, owner: { uid: number; gid: number }): Pr
       (st.gid === owner.gid && (st.mode & 0o030) === 0o030) ||
       (st.mode & 0o003) === 0o003;
     if (!writable) {
-      throw new Error(`the socket's directory ${sockDir} is not writable by ${config.user}, who creates the socket after the drop: chown it to ${config.user}:${config.group} or let couic create it`);
+      // A directory holding nothing but couic's own socket files is couic's
+      // (a fresh volume, /run/couic made by root); anything else is not ours to chown.
+      const names = await fsp.readdir(sockDir);
+      const ours = names.every((n) => n === basename(config.server.socket) || n.startsWith('.couic-helper-'));
+      if (!ours) {
+        throw new Error(`the socket's directory ${sockDir} is not writable by ${config.user}, who creates the socket after the drop: chown it to ${config.user}:${config.group} or let couic create it`);
+      }
+      await fsp.chown(sockDir, owner.uid, owner.gid);
     }
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;

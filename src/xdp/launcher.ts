@@ -72,8 +72,6 @@ export interface LauncherConfig {
   readonly args: readonly string[];
   /** The directory the private helper socket directory is made in (the API socket's). */
   readonly socketParent: string;
-  /** Owner of that directory when the daemon is still root (it drops to them later). */
-  readonly owner?: { readonly uid: number; readonly gid: number };
 }
 
 interface PendingSpawn {
@@ -169,9 +167,9 @@ export class LauncherChannel {
    */
   async configure(c: LauncherConfig): Promise<void> {
     if (this.#server !== undefined) throw new LauncherError('the launcher is already configured');
+    await fsp.mkdir(c.socketParent, { recursive: true, mode: 0o755 });
     removeStaleSocketDirs(c.socketParent);
     this.#dir = await fsp.mkdtemp(join(c.socketParent, SOCKET_DIR_PREFIX));
-    if (c.owner !== undefined) await fsp.chown(this.#dir, c.owner.uid, c.owner.gid);
     const socketPath = join(this.#dir, 'h.sock');
     const server = net.createServer({ allowHalfOpen: true }, (s) => this.#onConnection(s));
     this.#server = server;

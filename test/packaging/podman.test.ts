@@ -8,7 +8,9 @@
  * - the image's helper runs (`--abi`) and its Node is >= 20.19;
  * - without CAP_BPF the daemon refuses to start;
  * - the daemon runs with --network host, --cap-drop ALL and only CAP_BPF +
- *   CAP_NET_ADMIN + CAP_PERFMON (and packaging/docker/seccomp.json, which
+ *   CAP_NET_ADMIN + CAP_PERFMON for the helper, CAP_SETUID + CAP_SETGID +
+ *   CAP_CHOWN for the drop (the node daemon then runs as couic with CapEff
+ *   and CapPrm 0, checked from /proc) (and packaging/docker/seccomp.json, which
  *   allows bpf(2) with CAP_BPF), its state and socket directories as volumes, attached to a
  *   veth on the host whose peer sits in a namespace of ours (no traffic is
  *   sent); the HOST's couicctl drives it through the shared socket: drop add,
@@ -149,6 +151,8 @@ describe('Docker image (podman)', { skip: skipReason, timeout: 30 * 60_000 }, ()
       'podman', 'run', '-d', '--name', cname,
       '--network', 'host',
       '--cap-drop', 'ALL', '--cap-add', 'CAP_BPF', '--cap-add', 'CAP_NET_ADMIN', '--cap-add', 'CAP_PERFMON',
+      // the daemon's drop to couic:couic after its setup (docs/deploy.md)
+      '--cap-add', 'CAP_SETUID', '--cap-add', 'CAP_SETGID', '--cap-add', 'CAP_CHOWN',
       // bpf(2) with CAP_BPF instead of CAP_SYS_ADMIN (docs/deploy.md)
       '--security-opt', `seccomp=${SECCOMP}`,
       '--security-opt', 'no-new-privileges',
@@ -173,6 +177,21 @@ describe('Docker image (podman)', { skip: skipReason, timeout: 30 * 60_000 }, ()
       if (st.stdout.trim() !== 'true' || Date.now() > deadline) assert.fail(`daemon not up:\n${await logs()}`);
       await new Promise((r) => setTimeout(r, 300));
     }
+
+    // The privilege split in the image: the launcher is PID 1; its node child
+    // runs as couic with no capability, its couic-helper child holds the three.
+    const inC = async (cmd: string): Promise<string> => (await run(['podman', 'exec', cname, 'sh', '-c', cmd], { timeoutMs: 20_000 })).stdout;
+    const kids = await inC('for p in $(cat /proc/1/task/1/children); do echo "$p $(cat /proc/$p/comm)"; done');
+    const nodePid = /^(\d+) node$/m.exec(kids)?.[1];
+    const helperPid = /^(\d+) couic-helper$/m.exec(kids)?.[1];
+    assert.ok(nodePid !== undefined && helperPid !== undefined, `PID 1's children:\n${kids}\n${await logs()}`);
+    const nodeStatus = await inC(`cat /proc/${nodePid}/status`);
+    const couicUid = (await inC('id -u couic')).trim();
+    assert.equal(/^Uid:\s+(\d+)/m.exec(nodeStatus)?.[1], couicUid, nodeStatus);
+    assert.match(nodeStatus, /^CapEff:\s+0+$/m, 'the daemon has no effective capability');
+    assert.match(nodeStatus, /^CapPrm:\s+0+$/m, 'the daemon has no permitted capability');
+    const helperEff = BigInt(`0x${/^CapEff:\s+([0-9a-f]+)/m.exec(await inC(`cat /proc/${helperPid}/status`))?.[1] ?? '0'}`);
+    assert.equal(helperEff, (1n << 12n) | (1n << 38n) | (1n << 39n), `the helper's CapEff ${helperEff.toString(16)}`);
 
     // The XDP program on the veth and its drop4_exact map, seen from the host.
     const mapId = await xdpMap(veth, 'drop4_exact').catch(async (err: unknown) => assert.fail(`${(err as Error).message}\n${await logs()}`));
