@@ -10,7 +10,7 @@
  * systemd unit).
  */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { LAUNCHER, startDaemon, type Daemon } from '../lib/daemon.js';
 import { kernelMaps, kernelSkip, startPinnedDaemon } from '../lib/kernel.js';
@@ -33,7 +33,14 @@ function children(launcherPid: number): { node: number | undefined; helpers: num
   };
 }
 
+/** Every thread of `pid` (setuid(2) is per thread; glibc applies it to all). */
 function assertUnprivileged(pid: number, u: TestUser): void {
+  const tasks = readdirSync(`/proc/${pid}/task`).map(Number);
+  assert.ok(tasks.length > 1, 'Node runs several threads');
+  for (const t of tasks) assertThreadUnprivileged(t, u);
+}
+
+function assertThreadUnprivileged(pid: number, u: TestUser): void {
   const st = procStatus(pid);
   assert.deepEqual(st.uid, [u.uid, u.uid, u.uid, u.uid], 'Uid: real, effective, saved and fs are the user');
   assert.deepEqual(st.gid, [u.gid, u.gid, u.gid, u.gid], 'Gid: the group');
@@ -66,14 +73,15 @@ describe('launcher started as root, user/group in couic.toml (the image, start.s
     u?.remove();
   });
 
-  test('Node runs as the user with no capability; only the helper holds CAP_BPF/NET_ADMIN/PERFMON', () => {
+  test('Node runs as the user with no capability; only the helper holds CAP_BPF/NET_ADMIN/PERFMON', async () => {
     const { node, helpers } = children(daemon.d.pid);
     assert.ok(node !== undefined, 'the launcher runs the Node daemon');
     assertUnprivileged(node, u);
     assert.equal(helpers.length, 1, 'one helper');
     assertHelperCaps(helpers[0]!);
     assert.equal(procStatus(helpers[0]!).capBnd, HELPER_CAPS, 'the helper\'s bounding set is those three only');
-    assert.match(daemon.d.output(), /running without privilege/);
+    // The log is buffered (src/log.ts): awaited, not read at once.
+    await daemon.d.waitForOutput(/running without privilege/u);
   });
 
   test('files the daemon made are the user\'s; the socket is 0770 user:group', async () => {
@@ -156,6 +164,23 @@ describe('launcher started as the user with ambient capabilities (the systemd un
     await ban(d, '198.51.100.3/32');
     const r = await d.request('GET', '/v1/drop/198.51.100.3/32');
     assert.equal(r.status, 200);
+  });
+});
+
+describe('kill -9 of the daemon under the launcher', { skip }, () => {
+  test('the helper sees EOF and exits, the launcher exits 137 (a service manager restarts it)', async () => {
+    const u = createTestUser('cprivk');
+    const d = await startDaemon({ launcher: true, owner: { user: u.name, group: u.name } });
+    try {
+      const { node, helpers } = children(d.pid);
+      process.kill(node!, 'SIGKILL');
+      const exit = await d.kill('SIGCONT');
+      assert.deepEqual(exit, { code: 137, signal: null });
+      assert.equal(helpers.filter(alive).length, 0, 'the helper is gone');
+    } finally {
+      await d.stop();
+      u.remove();
+    }
   });
 });
 
