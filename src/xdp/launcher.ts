@@ -151,6 +151,8 @@ export class LauncherChannel {
     const v = env[LAUNCHER_FD_ENV];
     if (v === undefined || v === '') return undefined;
     if (!/^\d+$/u.test(v)) throw new LauncherError(`${LAUNCHER_FD_ENV}=${v} is not a file descriptor`);
+    // Read once: nothing the daemon might run inherits a claim to the channel.
+    delete env[LAUNCHER_FD_ENV];
     return new LauncherChannel(Number(v));
   }
 
