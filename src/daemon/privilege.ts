@@ -32,8 +32,12 @@ export interface PrivilegeSplit {
   enter(owner: { readonly uid: number; readonly gid: number }, setup: () => Promise<void>): Promise<void>;
 }
 
-/** The daemon's own state, handed to user:group before the drop (their files too). */
-const STATE_DIRS = ['journal', 'fleet'] as const;
+/**
+ * The files the daemon owns (Couic: "owner of the files the daemon creates"),
+ * handed to user:group before the drop with everything under them: a daemon
+ * that ran as root before left them root's, and the user could not read them.
+ */
+const STATE_DIRS = ['journal', 'fleet', 'rbac/clients', 'sets/drop', 'sets/ignore'] as const;
 
 /** A capability set line (CapEff, CapPrm ...) of /proc/self/status as a bigint. */
 export function capSet(statusText: string, name: string): bigint {
@@ -112,18 +116,22 @@ async function handOver(config: Config, owner: { uid: number; gid: number }): Pr
   }
   const root = config.workingDir;
   await chownIfNeeded(root, owner);
-  for (const d of ['rbac', 'rbac/clients', 'sets', 'sets/drop', 'sets/ignore', ...STATE_DIRS]) {
-    await chownIfNeeded(join(root, d), owner);
+  for (const d of ['rbac', 'sets']) await chownIfNeeded(join(root, d), owner);
+  for (const d of STATE_DIRS) await chownTree(join(root, d), owner);
+}
+
+async function chownTree(dir: string, owner: { uid: number; gid: number }): Promise<void> {
+  await chownIfNeeded(dir, owner);
+  let entries;
+  try {
+    entries = await fsp.readdir(dir, { withFileTypes: true });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return;
+    throw err;
   }
-  for (const d of STATE_DIRS) {
-    let names: string[];
-    try {
-      names = await fsp.readdir(join(root, d));
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
-      throw err;
-    }
-    for (const n of names) await chownIfNeeded(join(root, d, n), owner);
+  for (const e of entries) {
+    if (e.isDirectory()) await chownTree(join(dir, e.name), owner);
+    else await chownIfNeeded(join(dir, e.name), owner);
   }
 }
 

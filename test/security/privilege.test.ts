@@ -10,7 +10,9 @@
  * systemd unit).
  */
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { LAUNCHER, startDaemon, type Daemon } from '../lib/daemon.js';
 import { kernelMaps, kernelSkip, startPinnedDaemon } from '../lib/kernel.js';
@@ -164,6 +166,40 @@ describe('launcher started as the user with ambient capabilities (the systemd un
     await ban(d, '198.51.100.3/32');
     const r = await d.request('GET', '/v1/drop/198.51.100.3/32');
     assert.equal(r.status, 200);
+  });
+});
+
+describe('a working dir a root daemon left behind', { skip }, () => {
+  test('is handed to the user before the drop: the daemon starts and keeps its entries and clients', async () => {
+    const u = createTestUser('cprivw');
+    const work = mkdtempSync(join(tmpdir(), 'couic-handover-'));
+    chmodSync(work, 0o755);
+    try {
+      const asRoot = await startDaemon({ workingDir: work });
+      const r = await asRoot.request('POST', '/v1/drop', { body: { cidr: '203.0.113.5/32', expiration: 0 } });
+      assert.equal(r.status, 201, r.text);
+      const c = await asRoot.request('POST', '/v1/client', { body: { name: 'left-by-root', group: 'clientro' } });
+      assert.equal(c.status, 201, c.text);
+      await asRoot.stop();
+      assert.equal(statSync(join(work, 'rbac', 'clients', 'left-by-root.toml')).uid, 0, 'root\'s file before');
+
+      const d = await startDaemon({ workingDir: work, launcher: true, owner: { user: u.name, group: u.name } });
+      try {
+        assertUnprivileged(children(d.pid).node!, u);
+        assert.equal((await d.request('GET', '/v1/drop/203.0.113.5/32')).status, 200, 'the journal was replayed');
+        const token = (c.json() as { token: string }).token;
+        assert.equal((await d.request('GET', '/v1/drop', { token })).status, 200, 'the client file was read');
+        for (const f of ['journal', 'rbac/clients/left-by-root.toml', 'rbac/clients/couicctl.toml']) {
+          assert.equal(statSync(join(work, f)).uid, u.uid, `${f} is the user's`);
+        }
+        for (const f of readdirSync(join(work, 'journal'))) assert.equal(statSync(join(work, 'journal', f)).uid, u.uid, `journal/${f}`);
+      } finally {
+        await d.stop();
+      }
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+      u.remove();
+    }
   });
 });
 
