@@ -4,8 +4,7 @@
  * as couic.toml's `user`/`group` with no capability; only couic-helper,
  * started by the launcher, holds CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON.
  *
- * `enter()` runs once, around the working dir's setup and before anything
- * else is opened:
+ * `enter()` runs once, before the working dir's setup and anything else:
  *   - started as root (the launcher runs as root): hands the state and the
  *     socket's directory to user:group, then setgroups/setgid/setuid — the
  *     kernel clears every capability at the uid change (supplementary groups:
@@ -25,9 +24,10 @@ export interface PrivilegeSplit {
   /** The launcher's control channel: couic-helper is started through it. */
   readonly launcher: LauncherChannel;
   /**
-   * Runs `setup` (the working dir) and drops: as root, setup runs before the
-   * drop; as another user, after checking that it is the configured one.
-   * Then verifies that no capability is left.
+   * Drops, verifies that no capability is left, then runs `setup` (the
+   * working dir) as the user. As root it first hands the working dir, the
+   * daemon's files and the socket's directory to user:group; as another user
+   * it checks that it is the configured one.
    */
   enter(owner: { readonly uid: number; readonly gid: number }, setup: () => Promise<void>): Promise<void>;
 }
@@ -59,7 +59,8 @@ export function privilegeSplit(opts: { config: Config; launcher: LauncherChannel
         return;
       }
       if (me === 0) {
-        await setup();
+        // Setup runs after the drop: as root without CAP_DAC_OVERRIDE (the
+        // image) nothing could be created in a directory already handed over.
         await handOver(config, owner);
         const { setgroups, setgid, setuid } = process;
         if (setgroups === undefined || setgid === undefined || setuid === undefined) throw new Error('this platform cannot change the uid');
@@ -71,8 +72,6 @@ export function privilegeSplit(opts: { config: Config; launcher: LauncherChannel
         throw new Error(
           `user = "${config.user}" and group = "${config.group}" in couic.toml, but couic-launcher runs the daemon as uid ${me} gid ${process.getgid?.()}: run the launcher as root or as that user (User=/Group= of the unit)`,
         );
-      } else {
-        await setup();
       }
       const status = await fsp.readFile('/proc/self/status', 'utf8');
       const eff = capSet(status, 'CapEff');
@@ -81,12 +80,14 @@ export function privilegeSplit(opts: { config: Config; launcher: LauncherChannel
         throw new Error(`the daemon still holds capabilities after dropping to ${config.user} (CapEff ${eff.toString(16)}, CapPrm ${prm.toString(16)})`);
       }
       log.info({ user: config.user, group: config.group, uid: owner.uid, gid: owner.gid }, 'running without privilege: couic-helper is started by couic-launcher');
+      await setup();
     },
   };
 }
 
 /**
- * Root-only setup: the socket's directory (created 0755 user:group when
+ * Root-only setup: the working dir (created 0755 user:group when missing),
+ * the socket's directory (created 0755 user:group when
  * missing, handed to user:group when it holds nothing but couic's socket
  * files; else it must be writable by the user, who creates the socket), the
  * working dir and the daemon's state files owned by user:group.
@@ -115,6 +116,7 @@ async function handOver(config: Config, owner: { uid: number; gid: number }): Pr
     await fsp.chown(sockDir, owner.uid, owner.gid);
   }
   const root = config.workingDir;
+  await fsp.mkdir(root, { recursive: true, mode: 0o755 });
   await chownIfNeeded(root, owner);
   for (const d of ['rbac', 'sets']) await chownIfNeeded(join(root, d), owner);
   for (const d of STATE_DIRS) await chownTree(join(root, d), owner);

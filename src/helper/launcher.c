@@ -663,10 +663,16 @@ int main(int argc, char **argv)
 	cmd = argv + 2;
 	err = check_helper_caps();
 	if (err) {
+		/* Without them no helper can run: the daemon is run as it is,
+		 * without the channel, which answers --version and --help and
+		 * otherwise refuses to start for the same capabilities. */
 		log_msg("couic-helper needs CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN (or CAP_SYS_ADMIN) in "
 			"the launcher's effective set: run it as root or grant them (systemd "
-			"AmbientCapabilities=CAP_BPF CAP_PERFMON CAP_NET_ADMIN)%s%s",
-			err == -EPERM ? "" : ": ", err == -EPERM ? "" : strerror(-err));
+			"AmbientCapabilities=CAP_BPF CAP_PERFMON CAP_NET_ADMIN)%s%s; running %s without the launcher",
+			err == -EPERM ? "" : ": ", err == -EPERM ? "" : strerror(-err), cmd[0]);
+		execvp(cmd[0], cmd);
+		log_msg("cannot run %s: %s", cmd[0], strerror(errno));
+		code = 127;
 		goto out;
 	}
 	sigemptyset(&mask);
