@@ -33,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/fsuid.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -41,6 +42,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <libgen.h>
 
 #include "launcher_proto.h"
 
@@ -324,6 +326,32 @@ static const char *on_config(struct launcher *l, const uint8_t *p, size_t len)
 	return NULL;
 }
 
+/* connect(2) with the file identity of the socket directory's owner (the
+ * daemon's user): root without CAP_DAC_OVERRIDE (the image) could not reach
+ * the daemon's 0700 directory otherwise. Needs CAP_SETUID/CAP_SETGID; without
+ * them the identity stays, and so does root's CAP_DAC_OVERRIDE if it has it. */
+static int connect_as_owner(int fd, const struct sockaddr_un *addr, const char *path)
+{
+	char dir[sizeof(addr->sun_path)];
+	struct stat st;
+	int err = 0;
+	bool switched = false;
+
+	strcpy(dir, path);
+	if (geteuid() == 0 && stat(dirname(dir), &st) == 0 && st.st_uid != 0) {
+		setfsgid(st.st_gid);
+		setfsuid(st.st_uid);
+		switched = true;
+	}
+	if (connect(fd, (const struct sockaddr *)addr, sizeof(*addr)))
+		err = -errno;
+	if (switched) {
+		setfsuid(0);
+		setfsgid(0);
+	}
+	return err;
+}
+
 static int connect_helper_socket(const struct launcher *l, const uint8_t *nonce, uint8_t kind)
 {
 	struct sockaddr_un addr = { .sun_family = AF_UNIX };
@@ -334,10 +362,9 @@ static int connect_helper_socket(const struct launcher *l, const uint8_t *nonce,
 	if (fd < 0)
 		return -errno;
 	strcpy(addr.sun_path, l->socket_path);
-	if (connect(fd, (struct sockaddr *)&addr, sizeof(addr))) {
-		err = -errno;
+	err = connect_as_owner(fd, &addr, l->socket_path);
+	if (err)
 		goto out;
-	}
 	memcpy(hdr, nonce, LAUNCHER_NONCE_LEN);
 	hdr[LAUNCHER_NONCE_LEN] = kind;
 	if (send(fd, hdr, sizeof(hdr), MSG_NOSIGNAL) != (ssize_t)sizeof(hdr))
