@@ -88,17 +88,25 @@ RUN set -eu; export DEBIAN_FRONTEND=noninteractive; \
     rm -rf /var/lib/apt/lists/*
 COPY --from=node /opt/node-rt/ /usr/local/
 COPY --from=build /out/ /
-RUN mkdir -p /var/lib/couic /run/couic \
+# The daemon drops to couic:couic after startup (packaging/docker/couic.toml);
+# fresh volumes take these directories' owner.
+RUN groupadd --system couic \
+    && useradd --system --gid couic --home-dir /var/lib/couic --no-create-home --shell /usr/sbin/nologin couic \
+    && mkdir -p /var/lib/couic /run/couic && chown couic:couic /var/lib/couic /run/couic \
     && /usr/lib/couic/src/helper/.output/couic-helper --abi >/dev/null \
     && node -e 'process.exit(0)' && node --version
 # State (journal, rbac/clients, sets) and the socket directory are meant to be volumes:
 #   -v couic-state:/var/lib/couic -v couic-run:/run/couic
 VOLUME ["/var/lib/couic", "/run/couic"]
-# Runs as root inside the container, but meant to get only CAP_BPF, CAP_NET_ADMIN
-# and CAP_PERFMON: --cap-drop ALL --cap-add BPF --cap-add NET_ADMIN --cap-add PERFMON
-# --security-opt seccomp=packaging/docker/seccomp.json (docs/deploy.md).
+# couic-launcher is PID 1, as root with only CAP_BPF, CAP_NET_ADMIN, CAP_PERFMON
+# (the helper's) and CAP_SETUID, CAP_SETGID, CAP_CHOWN (the daemon's drop to
+# couic:couic after its setup; SETPCAP: the launcher cuts the helper's bounding
+# set to the first three): --cap-drop ALL --cap-add BPF --cap-add NET_ADMIN
+# --cap-add PERFMON --cap-add SETUID --cap-add SETGID --cap-add CHOWN --cap-add SETPCAP
+# --security-opt seccomp=packaging/docker/seccomp.json (docs/deploy.md, "Who
+# holds what"). The daemon then runs as couic with no capability.
 STOPSIGNAL SIGTERM
-ENTRYPOINT ["couic"]
+ENTRYPOINT ["/usr/lib/couic/src/helper/.output/couic-launcher", "--", "couic"]
 CMD ["-c", "/etc/couic/couic.toml"]
 
 # The fail2ban sidecar (optional): Debian's fail2ban, with couic and couicctl (for

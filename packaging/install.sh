@@ -47,6 +47,7 @@ statedir=/var/lib/couic
 helper_rel=src/helper/.output/couic-helper
 banclient_rel=src/helper/.output/couic-ban
 ctlfront_rel=src/helper/.output/couicctl
+launcher_rel=src/helper/.output/couic-launcher
 
 die() { echo "install.sh: $*" >&2; exit 1; }
 say() { echo "install.sh: $*"; }
@@ -57,6 +58,7 @@ case $BINDIR in /*) ;; *) die "BINDIR must be an absolute path (got '$BINDIR')" 
 [ -f "$top/dist/src/daemon/main.js" ] || die "$top/dist/src/daemon/main.js is missing: run 'npm run build' first"
 [ -f "$top/dist/src/cli/main.js" ] || die "$top/dist/src/cli/main.js is missing: run 'npm run build' first"
 [ -x "$top/$helper_rel" ] || die "$top/$helper_rel is missing: run 'npm run build' first"
+[ -x "$top/$launcher_rel" ] || die "$top/$launcher_rel is missing: run 'npm run build' first"
 [ -x "$top/$banclient_rel" ] || die "$top/$banclient_rel is missing: run 'npm run build' first"
 [ -x "$top/$ctlfront_rel" ] || die "$top/$ctlfront_rel is missing: run 'npm run build' first"
 [ -d "$top/node_modules" ] || die "$top/node_modules is missing: run 'npm ci' first"
@@ -69,6 +71,7 @@ install -m 0644 "$top/package.json" "$(d "$libdir/package.json")"
 [ -f "$top/package-lock.json" ] && install -m 0644 "$top/package-lock.json" "$(d "$libdir/package-lock.json")"
 cp -R "$top/dist/src" "$(d "$libdir/dist/src")"
 install -m 0755 "$top/$helper_rel" "$(d "$libdir/$helper_rel")"
+install -m 0755 "$top/$launcher_rel" "$(d "$libdir/$launcher_rel")"
 [ -f "$top/docs/deploy.md" ] && install -D -m 0644 "$top/docs/deploy.md" "$(d "$libdir/docs/deploy.md")"
 chmod 0755 "$(d "$libdir/dist/src/daemon/main.js")" "$(d "$libdir/dist/src/cli/main.js")"
 
@@ -125,6 +128,7 @@ install -d -m 0755 "$(d "$unitdir")" "$(d "$sysusersdir")" "$(d "$tmpfilesdir")"
 sed -e "s|/usr/bin/couic|$bindir/couic|g" \
     -e "s|/etc/couic/|$confdir/|g" \
     -e "s|file:/usr/lib/couic/|file:$libdir/|g" \
+    -e "s|/usr/lib/couic/src/|$libdir/src/|g" \
     "$here/systemd/couic.service" > "$(d "$unitdir/couic.service")"
 chmod 0644 "$(d "$unitdir/couic.service")"
 cat > "$(d "$sysusersdir/couic.conf")" <<EOF

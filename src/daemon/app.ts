@@ -5,7 +5,7 @@
  * close the journal, close the helper, remove the socket.
  */
 import { promises as fsp } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve as resolvePath } from 'node:path';
 import type { Logger } from 'pino';
 import { EventStream } from '../api/events.js';
 import { setHandlers } from '../api/handlers/sets.js';
@@ -20,9 +20,10 @@ import { SetFiles } from '../core/sets.js';
 import { Fleet } from '../fleet/fleet.js';
 import { Peering } from '../peering/peering.js';
 import { Reporter } from '../reporting/reporter.js';
-import { HelperClient, type Helper } from '../xdp/helper.js';
+import { HelperClient, helperArgs, type Helper, type HelperClientOptions } from '../xdp/helper.js';
 import type { Config } from './config.js';
 import { resolvePinDir } from './pinning.js';
+import type { PrivilegeSplit } from './privilege.js';
 
 /** Working-dir layout (Couic's five directories plus our journal). */
 export const WORKING_DIRS = ['rbac', 'rbac/clients', 'sets', 'sets/drop', 'sets/ignore', 'journal'] as const;
@@ -33,6 +34,8 @@ export interface StartOptions {
   /** Route handlers implemented outside src/api (sets, stats, metrics). */
   readonly handlers?: (entries: EntryStore) => HandlerTable;
   readonly backoff?: BackoffOptions;
+  /** Under couic-launcher: drop to user/group after the working dir, start the helper through the launcher. */
+  readonly split?: PrivilegeSplit;
 }
 
 export interface RunningDaemon {
@@ -97,15 +100,35 @@ function health(config: Config, core: Core): Health {
 export async function startDaemon(config: Config, logger: Logger, opts: StartOptions = {}): Promise<RunningDaemon> {
   const log = logger.child({ module: 'daemon' });
   const { uid, gid } = resolveOwner(config.user, config.group);
-  await initWorkingDir(config, uid, gid, log);
+  // Decided before the privilege drop: the pin dir is the helper's, and the helper
+  // runs as the launcher's uid (root, or the unit's couic user), not the daemon's.
+  const pinDir = await resolvePinDir(config.dataplane.pinDir, log);
+  // Privilege split: nothing after the working dir runs with privilege (docs/deploy.md).
+  const setupWorkingDir = (): Promise<void> => initWorkingDir(config, uid, gid, log);
+  const launcher = opts.split?.launcher;
+  if (opts.split === undefined) await setupWorkingDir();
+  else await opts.split.enter({ uid, gid }, setupWorkingDir);
 
   const clients = await ClientRegistry.load({
     workingDir: config.workingDir, user: config.user, group: config.group, logger: logger.child({ module: 'clients' }),
   });
 
   const dp = config.dataplane;
-  const pinDir = await resolvePinDir(dp.pinDir, log);
   const helperLog = logger.child({ module: 'helper' });
+  const helperOpts: HelperClientOptions = {
+    helperPath: dp.helper,
+    ifaces: config.ifaces,
+    mode: config.operationMode,
+    ...(pinDir === undefined ? {} : { pinDir }),
+    capacities: { dropExact: dp.dropExact, dropCidr: dp.dropCidr, ignoreExact: dp.ignoreExact, ignoreCidr: dp.ignoreCidr },
+    maxTags: dp.maxTags,
+    lpmOnly: dp.lpmOnly,
+    onLog: (line) => helperLog.info({ helper: line }, 'helper'),
+    ...(launcher === undefined ? {} : { spawner: () => launcher.spawnHelper() }),
+  };
+  if (launcher !== undefined) {
+    await launcher.configure({ helperPath: resolvePath(dp.helper), args: helperArgs(helperOpts), socketParent: dirname(config.server.socket) });
+  }
   const t0 = performance.now();
   const core = await openCore({
     journalDir: join(config.workingDir, 'journal'),
@@ -117,17 +140,7 @@ export async function startDaemon(config: Config, logger: Logger, opts: StartOpt
     helperWaitMs: config.queue.helperWaitMs,
     ...(opts.backoff === undefined ? {} : { backoff: opts.backoff }),
     logger,
-    startHelper: (): Promise<Helper> =>
-      HelperClient.start({
-        helperPath: dp.helper,
-        ifaces: config.ifaces,
-        mode: config.operationMode,
-        ...(pinDir === undefined ? {} : { pinDir }),
-        capacities: { dropExact: dp.dropExact, dropCidr: dp.dropCidr, ignoreExact: dp.ignoreExact, ignoreCidr: dp.ignoreCidr },
-        maxTags: dp.maxTags,
-        lpmOnly: dp.lpmOnly,
-        onLog: (line) => helperLog.info({ helper: line }, 'helper'),
-      }),
+    startHelper: (): Promise<Helper> => HelperClient.start(helperOpts),
   });
   const { entries, supervisor } = core;
   const helper = supervisor.helper;
@@ -222,6 +235,7 @@ export async function startDaemon(config: Config, logger: Logger, opts: StartOpt
       await outbound();
       log.info({ outstanding: entries.batcher.outstanding }, 'draining the update queue');
       await core.close();
+      await launcher?.close();
       await fsp.rm(config.server.socket, { force: true });
       log.info({ ms: Math.round(performance.now() - t1) }, 'stopped');
     })();

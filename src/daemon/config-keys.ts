@@ -57,7 +57,7 @@ export const CONFIG_KEYS: readonly KeyDef[] = [
   },
   {
     key: 'user', kind: 'string', default: undefined, defaultDoc: 'the user running couic', nonEmpty: true, origin: 'couic',
-    doc: 'Owner of the files the daemon creates and of the socket. The daemon never changes its uid: this must be the user it runs as (User= of the unit).',
+    doc: 'Owner of the files the daemon creates and of the socket, and the user the daemon runs as. Started by couic-launcher as root, the daemon drops to this user (and `group`) after setting up its working dir, with no capability left; started by the launcher as another user, it must be this one (User= of the unit). Without the launcher the daemon never changes its uid.',
   },
   {
     key: 'group', kind: 'string', default: undefined, defaultDoc: 'the group running couic', nonEmpty: true, origin: 'couic',

@@ -13,6 +13,8 @@ import { createRootLogger, stdoutStyle } from '../log.js';
 import { startDaemon, type RunningDaemon } from './app.js';
 import { missingCaps, effectiveCaps } from './caps.js';
 import { ConfigError, loadConfig } from './config.js';
+import { privilegeSplit, type PrivilegeSplit } from './privilege.js';
+import { LauncherChannel } from '../xdp/launcher.js';
 import { DAEMON_OPTIONS, USAGE } from './usage.js';
 
 function version(): string {
@@ -91,9 +93,18 @@ async function main(): Promise<number> {
     process.exit(1);
   });
 
+  // Started by couic-launcher (COUIC_LAUNCHER_FD): the helper gets the
+  // capabilities from the launcher, the daemon runs without any.
+  let split: PrivilegeSplit | undefined;
+  try {
+    const launcher = LauncherChannel.fromEnv();
+    if (launcher !== undefined) split = privilegeSplit({ config, launcher, logger: root.logger });
+  } catch (err) {
+    return fail('cannot use the launcher', err);
+  }
   let missing: string[];
   try {
-    missing = missingCaps(effectiveCaps());
+    missing = split === undefined ? missingCaps(effectiveCaps()) : [];
   } catch (err) {
     return fail('cannot read capabilities', err);
   }
@@ -105,7 +116,7 @@ async function main(): Promise<number> {
   log.info({ config: config.source ?? '(embedded default)', workingDir: config.workingDir, socket: config.server.socket, ifaces: config.ifaces, mode: config.operationMode }, 'starting');
   let daemon: RunningDaemon;
   try {
-    daemon = await startDaemon(config, root.logger, { version: version() });
+    daemon = await startDaemon(config, root.logger, { version: version(), ...(split === undefined ? {} : { split }) });
   } catch (err) {
     return fail('couic failed to start', err);
   }

@@ -26,7 +26,7 @@ export function couicPage(version: string): string {
     '[\\fB\\-c\\fR \\fIFILE\\fR]',
     section('description'),
     esc('couic drops, at the network driver (XDP), every packet whose source is in its drop list and not in its ignore list. The lists are changed through the Couic v1 API on a Unix socket (couicctl(1), fail2ban\'s actions, any HTTP client); every acknowledged change is in the kernel and in the journal of working_dir, and survives a restart. Static sets (files under working_dir/sets) are applied on reload (POST /v1/sets/reload, or SIGHUP).'),
-    ...para(esc('It needs CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON (the systemd unit grants exactly those to the couic user) and never changes its uid or gid itself.')),
+    ...para(esc('Started by couic-launcher (the systemd unit and the image do), it runs as user and group with no capability: only the launcher and couic-helper hold CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON (the systemd unit grants exactly those to the couic user); started by the launcher as root, it drops to user and group after setting up working_dir. Run directly, it needs those capabilities itself and never changes its uid or gid.')),
     section('options'),
   ];
   for (const o of optionDocs()) {

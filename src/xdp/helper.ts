@@ -1,6 +1,7 @@
 /**
- * HelperClient: spawns couic-helper and speaks its framed protocol
- * (docs/helper-protocol.md) over the child's stdin/stdout.
+ * HelperClient: starts couic-helper (a child process, or through
+ * couic-launcher: `spawner`, src/xdp/launcher.ts) and speaks its framed
+ * protocol (docs/helper-protocol.md) over the helper's stdin/stdout.
  *
  * - One writer: requests are written in call order, honouring stdin
  *   backpressure ('drain').
@@ -12,12 +13,13 @@
  *   pending request rejects with HelperGoneError and later calls reject at
  *   once.
  */
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { existsSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { HelperProcess } from './launcher.js';
 import { FLAG, LIMITS, MAX_OPS_PER_FRAME, MSG, PROTO_VERSION, type OpStatus } from './abi.js';
 import {
   BatchRecords,
@@ -166,6 +168,12 @@ export interface HelperClientOptions extends HelperOptions {
   readonly extraArgs?: readonly string[];
   /** Records per BATCH / REPLACE_CHUNK frame. @default MAX_OPS_PER_FRAME (65,536) */
   readonly maxOpsPerFrame?: number;
+  /**
+   * Starts the helper process instead of spawning `helperPath` (the
+   * launcher's transport, src/xdp/launcher.ts: the daemon holds no
+   * capability then). `wrapper` and `extraArgs` do not apply.
+   */
+  readonly spawner?: () => Promise<HelperProcess>;
 }
 
 /** The built helper binary: `<package root>/src/helper/.output/couic-helper`, from src/ or dist/. */
@@ -196,6 +204,17 @@ export function helperArgs(opts: HelperClientOptions): string[] {
   if (opts.lpmOnly === true) a.push('--lpm-only');
   a.push(...(opts.extraArgs ?? []));
   return a;
+}
+
+/** Spawns `helperPath` (with `wrapper`) as a child process. */
+function spawnHelper(opts: HelperClientOptions): HelperProcess {
+  const argv = [...(opts.wrapper ?? []), opts.helperPath, ...helperArgs(opts)];
+  const [cmd, ...args] = argv;
+  if (cmd === undefined) throw new Error('empty helper command');
+  // Own process group: a Ctrl-C or a `kill` of the daemon's group must not
+  // stop the helper before the daemon has drained its queue. The helper
+  // still exits when the daemon dies, on EOF of its stdin.
+  return spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
 }
 
 /* ------------------------------------------------------------------ */
@@ -231,7 +250,7 @@ const MAX_LOG_LINE = 64 * 1024;
 export class HelperClient extends EventEmitter implements Helper {
   readonly exited: Promise<ExitInfo>;
   readonly #opts: HelperClientOptions;
-  readonly #child: ChildProcessWithoutNullStreams;
+  readonly #child: HelperProcess;
   readonly #parser = new FrameParser();
   readonly #pending = new Map<number, Pending>();
   readonly #queue: QueuedWrite[] = [];
@@ -256,10 +275,20 @@ export class HelperClient extends EventEmitter implements Helper {
 
   /** Spawns the helper and resolves once it has sent a successful HELLO. */
   static async start(opts: HelperClientOptions): Promise<HelperClient> {
-    return await new HelperClient(opts).#startPromise;
+    let proc: HelperProcess;
+    if (opts.spawner === undefined) {
+      proc = spawnHelper(opts);
+    } else {
+      try {
+        proc = await opts.spawner();
+      } catch (err) {
+        throw new HelperStartError(`couic-helper did not start: ${(err as Error).message}`, {}, { cause: err });
+      }
+    }
+    return await new HelperClient(opts, proc).#startPromise;
   }
 
-  private constructor(opts: HelperClientOptions) {
+  private constructor(opts: HelperClientOptions, proc: HelperProcess) {
     super();
     this.#opts = opts;
     this.#requestTimeoutMs = opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
@@ -271,13 +300,7 @@ export class HelperClient extends EventEmitter implements Helper {
     this.exited = new Promise<ExitInfo>((resolve) => {
       this.#resolveExited = resolve;
     });
-    const argv = [...(opts.wrapper ?? []), opts.helperPath, ...helperArgs(opts)];
-    const [cmd, ...args] = argv;
-    if (cmd === undefined) throw new Error('empty helper command');
-    // Own process group: a Ctrl-C or a `kill` of the daemon's group must not
-    // stop the helper before the daemon has drained its queue. The helper
-    // still exits when the daemon dies, on EOF of its stdin.
-    this.#child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+    this.#child = proc;
     const child = this.#child;
 
     child.on('error', (err) => {
@@ -304,6 +327,9 @@ export class HelperClient extends EventEmitter implements Helper {
       this.#stderrPartial = '';
     });
     child.stderr.on('error', () => {});
+    // A launched helper's sockets were paused while their header was read.
+    child.stdout.resume();
+    child.stderr.resume();
 
     this.#startPromise = new Promise<HelperClient>((resolve, reject) => {
       const startTimeoutMs = opts.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS;

@@ -3,6 +3,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { RBAC_GROUPS, RBAC_ROUTES } from '../lib/rbac.js';
 import { future, makeClient, startTarget, UNAUTHORIZED, type Target } from './fixture.js';
 
 let t: Target;
@@ -158,35 +159,8 @@ describe('authentication', () => {
 });
 
 describe('RBAC matrix: every group × every route', () => {
-  type G = 'admin' | 'clientrw' | 'clientro' | 'monitoring' | 'peering';
-  // [method, path, body, groups allowed]
-  const routes: ReadonlyArray<readonly [string, string, unknown, readonly G[]]> = [
-    ['GET', '/v1/drop', undefined, ['admin', 'clientrw', 'clientro']],
-    ['GET', '/v1/ignore', undefined, ['admin', 'clientrw', 'clientro']],
-    ['POST', '/v1/drop', '{', ['admin', 'clientrw']],
-    ['POST', '/v1/ignore', '{', ['admin', 'clientrw']],
-    ['GET', '/v1/drop/10.99.0.0/16', undefined, ['admin', 'clientrw', 'clientro']],
-    ['DELETE', '/v1/drop/10.99.0.0/16', undefined, ['admin', 'clientrw']],
-    ['DELETE', '/v1/ignore/10.99.0.0/16', undefined, ['admin', 'clientrw']],
-    ['POST', '/v1/drop/peer', [], ['admin', 'clientrw', 'peering']],
-    ['POST', '/v1/ignore/peer', [], ['admin', 'clientrw', 'peering']],
-    ['GET', '/v1/sets/drop', undefined, ['admin', 'clientrw', 'clientro']],
-    ['POST', '/v1/sets/drop', '{', ['admin', 'clientrw']],
-    ['GET', '/v1/sets/drop/nosuchset', undefined, ['admin', 'clientrw', 'clientro']],
-    ['PUT', '/v1/sets/drop/nosuchset', '{', ['admin', 'clientrw']],
-    ['DELETE', '/v1/sets/drop/nosuchset', undefined, ['admin', 'clientrw']],
-    ['POST', '/v1/sets/reload', undefined, ['admin', 'clientrw']],
-    ['GET', '/v1/stats', undefined, ['admin', 'monitoring']],
-    ['GET', '/v1/stats/tags/drop', undefined, ['admin', 'monitoring']],
-    ['GET', '/v1/stats/tags/ignore', undefined, ['admin', 'monitoring']],
-    ['GET', '/v1/metrics', undefined, ['admin', 'monitoring']],
-    ['GET', '/v1/metrics?format=prometheus', undefined, ['admin', 'monitoring']],
-    ['GET', '/v1/client', undefined, ['admin']],
-    ['POST', '/v1/client', '{', ['admin']],
-    ['GET', '/v1/client/couicctl', undefined, ['admin']],
-    ['DELETE', '/v1/client/nosuchclient', undefined, ['admin']],
-  ];
-  const groups: readonly G[] = ['admin', 'clientrw', 'clientro', 'monitoring', 'peering'];
+  const routes = RBAC_ROUTES;
+  const groups = RBAC_GROUPS;
   for (const [method, p, body, allowedGroups] of routes) {
     test(`${method} ${p}`, async () => {
       for (const g of groups) {

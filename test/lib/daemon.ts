@@ -8,8 +8,8 @@
  *   assert.equal(r.status, 201);
  *   await d.stop();
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -19,6 +19,8 @@ import { sleep } from './wait.js';
 /** Repository root (this file is dist/test/lib/daemon.js once built). */
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 export const DAEMON_MAIN = path.join(REPO_ROOT, 'dist', 'src', 'daemon', 'main.js');
+/** The privileged launcher (src/helper/launcher.c). */
+export const LAUNCHER = path.join(REPO_ROOT, 'src', 'helper', '.output', 'couic-launcher');
 
 export function daemonBuilt(): boolean {
   return existsSync(DAEMON_MAIN);
@@ -53,6 +55,16 @@ export interface DaemonOptions {
   readonly env?: Readonly<Record<string, string>>;
   /** How long to wait for the socket to answer. @default 20000 */
   readonly startTimeoutMs?: number;
+  /** Start `couic-launcher -- node main.js` (after `wrapper`); `pid` is then the launcher's. */
+  readonly launcher?: boolean;
+  /**
+   * couic.toml's user and group (default: the current user's). The temp dir
+   * is then traversable (0755) and the socket goes in `<tmp>/run/`, which
+   * the daemon creates (or, with `ownDirs`, the harness, owned by them).
+   */
+  readonly owner?: { readonly user: string; readonly group: string };
+  /** With `owner`: create `<tmp>/work` and `<tmp>/run` owned by them (a daemon that never was root). */
+  readonly ownDirs?: boolean;
 }
 
 export interface RequestOptions {
@@ -184,9 +196,20 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<Daemon> {
   mkdirSync(workingDir, { recursive: true });
   const logDir = opts.logDir ?? path.join(tmp, 'log');
   if (opts.logDir === undefined) mkdirSync(logDir, { recursive: true });
-  const socketPath = path.join(tmp, 'couic.sock');
+  const socketPath = opts.owner === undefined ? path.join(tmp, 'couic.sock') : path.join(tmp, 'run', 'couic.sock');
   const configPath = path.join(tmp, 'couic.toml');
-  const { user, group } = currentOwner();
+  const { user, group } = opts.owner ?? currentOwner();
+  if (opts.owner !== undefined) {
+    chmodSync(tmp, 0o755);
+    if (opts.ownDirs === true) {
+      const uid = Number(execFileSync('id', ['-u', opts.owner.user], { encoding: 'utf8' }).trim());
+      const gid = Number(execFileSync('getent', ['group', opts.owner.group], { encoding: 'utf8' }).split(':')[2]);
+      for (const dir of [workingDir, path.dirname(socketPath)]) {
+        mkdirSync(dir, { recursive: true });
+        chownSync(dir, uid, gid);
+      }
+    }
+  }
   const cap = { drop_exact: 65536, drop_cidr: 16384, ignore_exact: 16384, ignore_cidr: 16384, ...opts.dataplane };
   const q = (s: string): string => JSON.stringify(s);
   const toml = [
@@ -221,7 +244,7 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<Daemon> {
 
   const spawnOnce = async (): Promise<void> => {
     out = '';
-    const cmd = [...(opts.wrapper ?? []), process.execPath, DAEMON_MAIN, '-c', configPath];
+    const cmd = [...(opts.wrapper ?? []), ...(opts.launcher === true ? [LAUNCHER, '--'] : []), process.execPath, DAEMON_MAIN, '-c', configPath];
     const c = spawn(cmd[0] as string, cmd.slice(1), {
       cwd: REPO_ROOT,
       env: { ...process.env, ...opts.env },

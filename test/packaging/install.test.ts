@@ -47,10 +47,12 @@ describe('packaging/install.sh with DESTDIR', { skip: built ? false : 'not built
       'usr/lib/couic/dist/src/daemon/main.js',
       'usr/lib/couic/dist/src/cli/main.js',
       'usr/lib/couic/src/helper/.output/couic-helper',
+      'usr/lib/couic/src/helper/.output/couic-launcher',
     ]) {
       assert.ok(existsSync(p(f)), `${f} missing`);
     }
     assert.equal(oct(mode(p('usr/lib/couic/src/helper/.output/couic-helper'))), '0755');
+    assert.equal(oct(mode(p('usr/lib/couic/src/helper/.output/couic-launcher'))), '0755');
     // no test or bench code in the installed tree
     assert.ok(!existsSync(p('usr/lib/couic/dist/test')));
     assert.ok(!existsSync(p('usr/lib/couic/dist/bench')));
@@ -127,7 +129,7 @@ describe('packaging/install.sh with DESTDIR', { skip: built ? false : 'not built
     assert.equal(oct(mode(p('usr/lib/systemd/system/couic.service'))), '0644');
     const lines = new Set(unit.split('\n'));
     for (const l of [
-      'ExecStart=/usr/bin/couic -c /etc/couic/couic.toml',
+      'ExecStart=/usr/lib/couic/src/helper/.output/couic-launcher -- /usr/bin/couic -c /etc/couic/couic.toml',
       'User=couic',
       'Group=couic',
       'RuntimeDirectory=couic',
@@ -206,7 +208,7 @@ describe('packaging/install.sh PREFIX', { skip: built ? false : 'not built (npm 
     assert.ok(existsSync(join(dest, 'usr/local/lib/couic/dist/src/daemon/main.js')));
     assert.ok(readFileSync(join(dest, 'usr/local/bin/couic'), 'utf8').includes('/usr/local/lib/couic/dist/src/daemon/main.js'));
     const unit = readFileSync(join(dest, 'usr/local/lib/systemd/system/couic.service'), 'utf8');
-    assert.match(unit, /^ExecStart=\/usr\/local\/bin\/couic -c \/etc\/couic\/couic\.toml$/m);
+    assert.match(unit, /^ExecStart=\/usr\/local\/lib\/couic\/src\/helper\/\.output\/couic-launcher -- \/usr\/local\/bin\/couic -c \/etc\/couic\/couic\.toml$/m);
     assert.ok(existsSync(join(dest, 'etc/couic/couic.toml')));
     assert.match(readFileSync(join(dest, 'etc/fail2ban/action.d/couic.conf'), 'utf8'), /^couic_ban = \/usr\/local\/bin\/couic-ban$/m);
     assert.ok(!existsSync(join(dest, 'usr/lib')));
@@ -217,7 +219,7 @@ describe('packaging/install.sh PREFIX', { skip: built ? false : 'not built (npm 
     for (const f of ['couic', 'couicctl', 'couicctl-node', 'couic-ban']) assert.ok(existsSync(join(dest, 'usr/sbin', f)), f);
     assert.ok(!existsSync(join(dest, 'usr/bin')));
     const unit = readFileSync(join(dest, 'usr/lib/systemd/system/couic.service'), 'utf8');
-    assert.match(unit, /^ExecStart=\/usr\/sbin\/couic -c \/etc\/couic\/couic\.toml$/m);
+    assert.match(unit, /^ExecStart=\/usr\/lib\/couic\/src\/helper\/\.output\/couic-launcher -- \/usr\/sbin\/couic -c \/etc\/couic\/couic\.toml$/m);
     assert.match(readFileSync(join(dest, 'etc/fail2ban/action.d/couic.conf'), 'utf8'), /^couic_ban = \/usr\/sbin\/couic-ban$/m);
   });
 

@@ -139,9 +139,15 @@ describe('Debian package (podman)', { skip: skipReason, timeout: 30 * 60_000 }, 
     assert.match((await sh('zcat /usr/share/man/man1/couicctl.1.gz /usr/share/man/man8/couic.8.gz | grep "^\\.TH"')).stdout, /^\.TH COUICCTL 1 .*\n\.TH COUIC 8 /);
     assert.match((await sh('couic --version')).stdout, new RegExp(`^couic ${version.replace(/\./g, '\\.')}`));
 
-    // The daemon: the couic user, the packaged Node (Debian's nodejs is not installed).
+    // The unit's main process is couic-launcher; its child, the daemon: the couic
+    // user, the packaged Node (Debian's nodejs is not installed), no capability.
     const pid = (await sh('systemctl show -p MainPID --value couic')).stdout.trim();
-    assert.match((await sh(`stat -c %U /proc/${pid}; readlink /proc/${pid}/exe`)).stdout, /^couic\n\/usr\/lib\/couic\/node\/bin\/node\n$/);
+    assert.match((await sh(`stat -c %U /proc/${pid}; readlink /proc/${pid}/exe`)).stdout, /^couic\n\/usr\/lib\/couic\/src\/helper\/\.output\/couic-launcher\n$/);
+    const kids = (await sh(`for p in $(cat /proc/${pid}/task/${pid}/children); do echo "$p $(cat /proc/$p/comm)"; done`)).stdout;
+    const nodePid = /^(\d+) node$/m.exec(kids)?.[1];
+    assert.ok(nodePid !== undefined, `the launcher's children:\n${kids}`);
+    assert.match((await sh(`stat -c %U /proc/${nodePid}; readlink /proc/${nodePid}/exe`)).stdout, /^couic\n\/usr\/lib\/couic\/node\/bin\/node\n$/);
+    assert.match((await sh(`cat /proc/${nodePid}/status`)).stdout, /^CapEff:\s+0+$/m, 'the daemon has no capability');
     assert.notEqual((await sh('dpkg-query -W nodejs')).code, 0, 'nodejs was pulled in');
     assert.equal((await sh('/usr/lib/couic/node/bin/node --version')).stdout.trim(), process.version);
 

@@ -8,7 +8,9 @@
  * - the image's helper runs (`--abi`) and its Node is >= 20.19;
  * - without CAP_BPF the daemon refuses to start;
  * - the daemon runs with --network host, --cap-drop ALL and only CAP_BPF +
- *   CAP_NET_ADMIN + CAP_PERFMON (and packaging/docker/seccomp.json, which
+ *   CAP_NET_ADMIN + CAP_PERFMON for the helper, CAP_SETUID + CAP_SETGID +
+ *   CAP_CHOWN for the drop (the node daemon then runs as couic with CapEff
+ *   and CapPrm 0, checked from /proc) (and packaging/docker/seccomp.json, which
  *   allows bpf(2) with CAP_BPF), its state and socket directories as volumes, attached to a
  *   veth on the host whose peer sits in a namespace of ours (no traffic is
  *   sent); the HOST's couicctl drives it through the shared socket: drop add,
@@ -149,6 +151,8 @@ describe('Docker image (podman)', { skip: skipReason, timeout: 30 * 60_000 }, ()
       'podman', 'run', '-d', '--name', cname,
       '--network', 'host',
       '--cap-drop', 'ALL', '--cap-add', 'CAP_BPF', '--cap-add', 'CAP_NET_ADMIN', '--cap-add', 'CAP_PERFMON',
+      // the daemon's drop to couic:couic after its setup (docs/deploy.md)
+      '--cap-add', 'CAP_SETUID', '--cap-add', 'CAP_SETGID', '--cap-add', 'CAP_CHOWN', '--cap-add', 'CAP_SETPCAP',
       // bpf(2) with CAP_BPF instead of CAP_SYS_ADMIN (docs/deploy.md)
       '--security-opt', `seccomp=${SECCOMP}`,
       '--security-opt', 'no-new-privileges',
@@ -173,6 +177,21 @@ describe('Docker image (podman)', { skip: skipReason, timeout: 30 * 60_000 }, ()
       if (st.stdout.trim() !== 'true' || Date.now() > deadline) assert.fail(`daemon not up:\n${await logs()}`);
       await new Promise((r) => setTimeout(r, 300));
     }
+
+    // The privilege split in the image: the launcher is PID 1; its node child
+    // runs as couic with no capability, its couic-helper child holds the three.
+    const inC = async (cmd: string): Promise<string> => (await run(['podman', 'exec', cname, 'sh', '-c', cmd], { timeoutMs: 20_000 })).stdout;
+    const kids = await inC('for p in $(cat /proc/1/task/1/children); do echo "$p $(cat /proc/$p/comm)"; done');
+    const nodePid = /^(\d+) node$/m.exec(kids)?.[1];
+    const helperPid = /^(\d+) couic-helper$/m.exec(kids)?.[1];
+    assert.ok(nodePid !== undefined && helperPid !== undefined, `PID 1's children:\n${kids}\n${await logs()}`);
+    const nodeStatus = await inC(`cat /proc/${nodePid}/status`);
+    const couicUid = (await inC('id -u couic')).trim();
+    assert.equal(/^Uid:\s+(\d+)/m.exec(nodeStatus)?.[1], couicUid, nodeStatus);
+    assert.match(nodeStatus, /^CapEff:\s+0+$/m, 'the daemon has no effective capability');
+    assert.match(nodeStatus, /^CapPrm:\s+0+$/m, 'the daemon has no permitted capability');
+    const helperEff = BigInt(`0x${/^CapEff:\s+([0-9a-f]+)/m.exec(await inC(`cat /proc/${helperPid}/status`))?.[1] ?? '0'}`);
+    assert.equal(helperEff, (1n << 12n) | (1n << 38n) | (1n << 39n), `the helper's CapEff ${helperEff.toString(16)}`);
 
     // The XDP program on the veth and its drop4_exact map, seen from the host.
     const mapId = await xdpMap(veth, 'drop4_exact').catch(async (err: unknown) => assert.fail(`${(err as Error).message}\n${await logs()}`));
@@ -229,16 +248,29 @@ describe('Docker image (podman)', { skip: skipReason, timeout: 30 * 60_000 }, ()
       if (Date.now() > ready) assert.fail(`couic.service not serving:\n${list.stderr}\n${await journal()}`);
       await new Promise((r) => setTimeout(r, 300));
     }
-    // Runs as couic, with exactly the unit's capabilities.
-    const status = (await sh('cat /proc/$(systemctl show -p MainPID --value couic)/status')).stdout;
-    const uid = /^Uid:\s+(\d+)/m.exec(status)?.[1];
+    // The launcher (MainPID) and the helper run as couic with exactly the
+    // unit's capabilities; the daemon (the launcher's node child) with none.
     const couicUid = (await sh('id -u couic')).stdout.trim();
-    assert.equal(uid, couicUid, status);
-    const capEff = BigInt(`0x${/^CapEff:\s+([0-9a-f]+)/m.exec(status)?.[1] ?? '0'}`);
-    const CAP_NET_ADMIN = 12n;
-    const CAP_PERFMON = 38n;
-    const CAP_BPF = 39n;
-    assert.equal(capEff, (1n << CAP_NET_ADMIN) | (1n << CAP_PERFMON) | (1n << CAP_BPF), `CapEff ${capEff.toString(16)}`);
+    const CAPS = (1n << 12n) | (1n << 38n) | (1n << 39n); // CAP_NET_ADMIN, CAP_PERFMON, CAP_BPF
+    const statusOf = async (pid: string): Promise<{ uid: string | undefined; capEff: bigint; capPrm: bigint; text: string }> => {
+      const text = (await sh(`cat /proc/${pid}/status`)).stdout;
+      const cap = (k: string): bigint => BigInt(`0x${new RegExp(`^${k}:\\s+([0-9a-f]+)`, 'm').exec(text)?.[1] ?? '0'}`);
+      return { uid: /^Uid:\s+(\d+)/m.exec(text)?.[1], capEff: cap('CapEff'), capPrm: cap('CapPrm'), text };
+    };
+    const mainPid = (await sh('systemctl show -p MainPID --value couic')).stdout.trim();
+    const launcher = await statusOf(mainPid);
+    assert.equal(launcher.uid, couicUid, launcher.text);
+    assert.equal(launcher.capEff, CAPS, `launcher CapEff ${launcher.capEff.toString(16)}`);
+    const kids = (await sh(`for p in $(cat /proc/${mainPid}/task/${mainPid}/children); do echo "$p $(cat /proc/$p/comm)"; done`)).stdout;
+    const nodePid = /^(\d+) node$/m.exec(kids)?.[1];
+    const helperPid = /^(\d+) couic-helper$/m.exec(kids)?.[1];
+    assert.ok(nodePid !== undefined && helperPid !== undefined, `the launcher's children:\n${kids}`);
+    const daemon = await statusOf(nodePid);
+    assert.equal(daemon.uid, couicUid, daemon.text);
+    assert.equal(daemon.capEff, 0n, `the daemon's CapEff ${daemon.capEff.toString(16)}`);
+    assert.equal(daemon.capPrm, 0n, `the daemon's CapPrm ${daemon.capPrm.toString(16)}`);
+    const helper = await statusOf(helperPid);
+    assert.equal(helper.capEff, CAPS, `the helper's CapEff ${helper.capEff.toString(16)}`);
     assert.match((await sh('stat -c %a:%U:%G /run/couic /var/lib/couic /etc/couic/couic.toml')).stdout, /^750:couic:couic\n755:couic:couic\n640:root:couic\n$/);
     const add = await sh('couicctl drop add 198.51.100.8/32 -t systemd');
     assert.equal(add.code, 0, add.stderr);

@@ -75,7 +75,7 @@ describe('couic.service', { skip }, () => {
     assert.deepEqual(val('AmbientCapabilities'), ['CAP_BPF CAP_NET_ADMIN CAP_PERFMON']);
     assert.deepEqual(val('CapabilityBoundingSet'), ['CAP_BPF CAP_NET_ADMIN CAP_PERFMON']);
     assert.deepEqual(val('User'), ['couic']);
-    assert.deepEqual(val('ExecStart'), ['/usr/bin/couic -c /etc/couic/couic.toml']);
+    assert.deepEqual(val('ExecStart'), ['/usr/lib/couic/src/helper/.output/couic-launcher -- /usr/bin/couic -c /etc/couic/couic.toml']);
     const filters = val('SystemCallFilter');
     assert.ok(filters.some((f) => f.split(/\s+/).includes('bpf')), 'bpf(2) not allowed');
     assert.ok(!filters.some((f) => f.startsWith('~') && /@privileged|\bbpf\b/.test(f)), 'a deny list removes bpf(2)');
