@@ -101,8 +101,9 @@ VOLUME ["/var/lib/couic", "/run/couic"]
 # couic-launcher is PID 1, as root with only CAP_BPF, CAP_NET_ADMIN, CAP_PERFMON
 # (the helper's) and CAP_SETUID, CAP_SETGID, CAP_CHOWN (the daemon's drop to
 # couic:couic after its setup; SETPCAP: the launcher cuts the helper's bounding
-# set to the first three): --cap-drop ALL --cap-add BPF --cap-add NET_ADMIN
-# --cap-add PERFMON --cap-add SETUID --cap-add SETGID --cap-add CHOWN --cap-add SETPCAP
+# set to the first three; KILL: it forwards SIGTERM to the daemon, another uid):
+# --cap-drop ALL --cap-add BPF --cap-add NET_ADMIN --cap-add PERFMON --cap-add SETUID
+# --cap-add SETGID --cap-add CHOWN --cap-add SETPCAP --cap-add KILL
 # --security-opt seccomp=packaging/docker/seccomp.json (docs/deploy.md, "Who
 # holds what"). The daemon then runs as couic with no capability.
 STOPSIGNAL SIGTERM

@@ -604,8 +604,9 @@ static void on_signal(struct launcher *l)
 	while (read(l->sig, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
 		if (si.ssi_signo == SIGCHLD)
 			reap(l);
-		else if (l->daemon > 0)
-			kill(l->daemon, (int)si.ssi_signo);
+		else if (l->daemon > 0 && kill(l->daemon, (int)si.ssi_signo))
+			/* EPERM: root without CAP_KILL cannot signal the daemon's uid (the image needs --cap-add KILL). */
+			log_msg("cannot forward signal %u to the daemon (pid %d): %s", si.ssi_signo, (int)l->daemon, strerror(errno));
 	}
 }
 

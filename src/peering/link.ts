@@ -24,6 +24,7 @@ import { Backoff, COUIC_BACKOFF, type BackoffOptions } from '../outbound/backoff
 import { JsonPoster } from '../outbound/post.js';
 import { failedJobIndex, peerBody, type PeerJobOut } from './jobs.js';
 import { peerBaseUrl, peerName, type PeerConfig } from './types.js';
+import { LoopTimer } from '../outbound/loop-timer.js';
 
 export interface LinkOptions {
   readonly peer: PeerConfig;
@@ -77,8 +78,7 @@ export class PeerLink {
   readonly #backoff: Backoff;
   readonly #poster: JsonPoster;
   readonly #interval: number;
-  #wake: (() => void) | undefined;
-  #stopped = false;
+  readonly #timer = new LoopTimer();
   #running: Promise<void> | undefined;
   #lastStart = Number.NEGATIVE_INFINITY;
   #sent = 0;
@@ -122,7 +122,7 @@ export class PeerLink {
         this.#log.warn({ dropped, maxJobs: this.#o.maxBacklog, maxBytes: this.#o.maxBacklogBytes }, 'peer backlog full: the oldest changes are dropped; the peer needs a resync');
       }
     }
-    this.#wake?.();
+    this.#timer.notify();
   }
 
   status(): LinkStatus {
@@ -145,42 +145,26 @@ export class PeerLink {
 
   /** Stops the loop and aborts the request in flight; what is queued is lost. */
   async stop(): Promise<void> {
-    this.#stopped = true;
-    this.#wake?.();
+    this.#timer.stop();
     this.#poster.close();
     await this.#running;
   }
 
-  /** Resolves after `ms`, or at once when woken by stop() (and by a new job when `byJob`). */
-  #sleep(ms: number, byJob: boolean): Promise<void> {
-    return new Promise<void>((resolve) => {
-      const done = (): void => {
-        clearTimeout(timer);
-        this.#wake = undefined;
-        resolve();
-      };
-      const timer = ms === Number.POSITIVE_INFINITY ? undefined : setTimeout(done, ms);
-      this.#wake = byJob ? done : () => {
-        if (this.#stopped) done();
-      };
-    });
-  }
-
   async #run(): Promise<void> {
-    while (!this.#stopped) {
+    while (!this.#timer.stopped) {
       if (this.#backlog.length === 0) {
-        await this.#sleep(Number.POSITIVE_INFINITY, true);
+        await this.#timer.untilWork();
         continue;
       }
       const wait = this.#lastStart + this.#interval - performance.now();
       if (wait > 0) {
-        await this.#sleep(wait, false);
+        await this.#timer.delay(wait);
         continue;
       }
       this.#lastStart = performance.now();
       const { values, firstSeq } = this.#backlog.peek(MAX_BATCH_JOBS, MAX_BATCH_BYTES);
       const ok = await this.#sendBatch(values, firstSeq);
-      if (!ok && !this.#stopped) await this.#sleep(this.#backoff.fail(), false);
+      if (!ok && !this.#timer.stopped) await this.#timer.delay(this.#backoff.fail());
     }
   }
 
@@ -199,7 +183,7 @@ export class PeerLink {
       if (outcome === 'single') {
         outcome = 'ok';
         for (let k = 0; k < run.length; k += 1) {
-          if (this.#stopped) return true;
+          if (this.#timer.stopped) return true;
           const one = await this.#sendRun([run[k]!], () => {});
           if (one === 'retry') {
             outcome = 'retry';

@@ -17,6 +17,7 @@ import { Backoff, COUIC_BACKOFF, type BackoffOptions } from '../outbound/backoff
 import { JsonPoster, urlOrigin } from '../outbound/post.js';
 import { reportOf } from './reports.js';
 import type { ReportingConfig } from './types.js';
+import { LoopTimer } from '../outbound/loop-timer.js';
 
 export interface ReporterOptions {
   readonly config: ReportingConfig;
@@ -54,8 +55,7 @@ export class Reporter {
   readonly #poster: JsonPoster;
   readonly #off: () => void;
   readonly #origin: string;
-  #wake: (() => void) | undefined;
-  #stopped = false;
+  readonly #timer = new LoopTimer();
   #running: Promise<void>;
   #lastStart = Number.NEGATIVE_INFINITY;
   #sent = 0;
@@ -96,7 +96,7 @@ export class Reporter {
         this.#log.warn({ max: this.#o.config.maxBuffer }, 'report buffer full: the oldest reports are dropped (reporting.max_buffer)');
       }
     }
-    this.#wake?.();
+    this.#timer.notify();
   }
 
   status(): ReporterStatus {
@@ -125,42 +125,27 @@ export class Reporter {
 
   async stop(): Promise<void> {
     this.#off();
-    this.#stopped = true;
-    this.#wake?.();
+    this.#timer.stop();
     this.#poster.close();
     await this.#running;
   }
 
-  #sleep(ms: number, byReport: boolean): Promise<void> {
-    return new Promise<void>((resolve) => {
-      const done = (): void => {
-        clearTimeout(timer);
-        this.#wake = undefined;
-        resolve();
-      };
-      const timer = ms === Number.POSITIVE_INFINITY ? undefined : setTimeout(done, ms);
-      this.#wake = byReport ? done : () => {
-        if (this.#stopped) done();
-      };
-    });
-  }
-
   async #run(): Promise<void> {
-    while (!this.#stopped) {
+    while (!this.#timer.stopped) {
       if (this.#buffer.length === 0) {
-        await this.#sleep(Number.POSITIVE_INFINITY, true);
+        await this.#timer.untilWork();
         continue;
       }
       const wait = this.#lastStart + (this.#o.intervalMs ?? 500) - performance.now();
       if (wait > 0) {
-        await this.#sleep(wait, false);
+        await this.#timer.delay(wait);
         continue;
       }
       this.#lastStart = performance.now();
       // The whole buffer, as Couic sends it (bounded by max_buffer).
       const { values, lastSeq } = this.#buffer.peek(Number.MAX_SAFE_INTEGER);
-      if (!(await this.#send(values)) && !this.#stopped) {
-        await this.#sleep(this.#backoff.fail(), false);
+      if (!(await this.#send(values)) && !this.#timer.stopped) {
+        await this.#timer.delay(this.#backoff.fail());
         continue;
       }
       this.#buffer.ack(lastSeq);

@@ -151,8 +151,10 @@ describe('Docker image (podman)', { skip: skipReason, timeout: 30 * 60_000 }, ()
       'podman', 'run', '-d', '--name', cname,
       '--network', 'host',
       '--cap-drop', 'ALL', '--cap-add', 'CAP_BPF', '--cap-add', 'CAP_NET_ADMIN', '--cap-add', 'CAP_PERFMON',
-      // the daemon's drop to couic:couic after its setup (docs/deploy.md)
+      // the daemon's drop to couic:couic after its setup, the helper's bounding set, and
+      // SIGTERM forwarded by the launcher (root) to the daemon (couic) (docs/deploy.md)
       '--cap-add', 'CAP_SETUID', '--cap-add', 'CAP_SETGID', '--cap-add', 'CAP_CHOWN', '--cap-add', 'CAP_SETPCAP',
+      '--cap-add', 'CAP_KILL',
       // bpf(2) with CAP_BPF instead of CAP_SYS_ADMIN (docs/deploy.md)
       '--security-opt', `seccomp=${SECCOMP}`,
       '--security-opt', 'no-new-privileges',
