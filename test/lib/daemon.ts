@@ -204,7 +204,7 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<Daemon> {
     if (opts.ownDirs === true) {
       const uid = Number(execFileSync('id', ['-u', opts.owner.user], { encoding: 'utf8' }).trim());
       const gid = Number(execFileSync('getent', ['group', opts.owner.group], { encoding: 'utf8' }).split(':')[2]);
-      for (const dir of [workingDir, path.dirname(socketPath)]) {
+      for (const dir of [workingDir, path.dirname(socketPath), logDir]) {
         mkdirSync(dir, { recursive: true });
         chownSync(dir, uid, gid);
       }

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { REPO_ROOT } from '../lib/daemon.js';
 
@@ -34,6 +34,11 @@ describe('couic.service', { skip }, () => {
     cpSync(STOCK_UNITS!, join(root, 'usr/lib/systemd/system'), { recursive: true, dereference: false, verbatimSymlinks: true });
     writeFileSync(join(root, 'usr/bin/couic'), '#!/bin/sh\nexit 0\n');
     chmodSync(join(root, 'usr/bin/couic'), 0o755);
+    // ExecStart runs couic-launcher from the install tree (verify checks that it exists).
+    const launcher = join(root, 'usr/lib/couic/src/helper/.output/couic-launcher');
+    mkdirSync(dirname(launcher), { recursive: true });
+    writeFileSync(launcher, '#!/bin/sh\nexit 0\n');
+    chmodSync(launcher, 0o755);
     cpSync(UNIT, join(root, 'etc/systemd/system/couic.service'));
   });
   after(() => {

@@ -224,12 +224,16 @@ describe('couic.toml\'s user differs from the user the launcher runs the daemon 
   test('startup fails, naming user and group', async () => {
     const u = createTestUser('cprivb');
     const other = createTestUser('cprivc');
+    // A log dir either user may write: the check under test comes after the logger's start.
+    const logDir = mkdtempSync(join(tmpdir(), 'couic-privlog-'));
+    chmodSync(logDir, 0o1777);
     try {
       await assert.rejects(
         startDaemon({
           launcher: true,
           owner: { user: other.name, group: other.name },
           ownDirs: true,
+          logDir,
           startTimeoutMs: 10_000,
           wrapper: [
             'setpriv', `--reuid=${u.uid}`, `--regid=${u.gid}`, '--clear-groups',
@@ -241,6 +245,7 @@ describe('couic.toml\'s user differs from the user the launcher runs the daemon 
     } finally {
       u.remove();
       other.remove();
+      rmSync(logDir, { recursive: true, force: true });
     }
   });
 });
