@@ -16,6 +16,9 @@ const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const SOCKET = '/run/couic/couic.sock';
 const STATE = '/var/lib/couic';
 const CLI = `${ROOT}dist/src/cli/main.js`;
+// The embedded default pins here (fail closed); the test removes what it pinned.
+const PIN_DIR = '/sys/fs/bpf/couic';
+const HELPER = `${ROOT}src/helper/.output/couic-helper`;
 
 const skip = process.getuid?.() !== 0
   ? 'needs root'
@@ -38,6 +41,7 @@ function couicctl(...args: string[]): { code: number | null; stdout: string; std
 
 describe('README start command', { skip, timeout: 300_000 }, () => {
   it('scripts/start.sh runs the daemon on the embedded default; couicctl drop list answers', async () => {
+    const pinnedBefore = existsSync(PIN_DIR);
     const daemon = spawn('bash', ['scripts/start.sh'], { cwd: ROOT, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     daemon.stdout.on('data', (b: Buffer) => { output += b.toString(); });
@@ -74,6 +78,10 @@ describe('README start command', { skip, timeout: 300_000 }, () => {
       if (code === 'timeout' && daemon.pid !== undefined) process.kill(-daemon.pid, 'SIGKILL');
       rmSync(STATE, { recursive: true, force: true });
       rmSync('/run/couic', { recursive: true, force: true });
+      if (!pinnedBefore && existsSync(PIN_DIR)) {
+        spawnSync(HELPER, ['--unpin', PIN_DIR]);
+        rmSync(PIN_DIR, { recursive: true, force: true });
+      }
       assert.equal(code, 0, `the daemon stops cleanly on SIGTERM:\n${output}`);
     }
   });
