@@ -11,7 +11,7 @@
  * return series; every alert rule evaluates, none fires.
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
 import { createServer } from 'node:net';
@@ -21,6 +21,7 @@ import { after, before, describe, it } from 'node:test';
 import { REPO_ROOT, startDaemon, type Daemon } from '../lib/daemon.js';
 import { kernelSkip } from '../lib/kernel.js';
 import { createPair, udpSend, type NetnsPair } from '../lib/netns.js';
+import { startProc, type Proc } from '../lib/proc.js';
 import { waitFor } from '../lib/wait.js';
 
 const DASHBOARD = join(REPO_ROOT, 'docs', 'monitoring', 'couic-dashboard.json');
@@ -70,32 +71,6 @@ function httpsGet(port: number, path: string, ca: string, token?: string): Promi
 }
 
 /** A process we started; stop() ends it (SIGTERM, then SIGKILL). */
-interface Proc {
-  readonly child: ChildProcess;
-  output(): string;
-  stop(): Promise<void>;
-}
-
-function startProc(argv: readonly string[]): Proc {
-  const [file, ...args] = argv;
-  const child = spawn(file!, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => (out += d));
-  const closed = new Promise<void>((r) => child.on('close', () => r()));
-  return {
-    child,
-    output: () => out,
-    async stop() {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill('SIGTERM');
-      const t = setTimeout(() => child.kill('SIGKILL'), 10_000);
-      await closed;
-      clearTimeout(t);
-    },
-  };
-}
-
 interface PromVector {
   readonly metric: Record<string, string>;
   readonly value: [number, string];

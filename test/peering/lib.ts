@@ -5,12 +5,13 @@
  * connections and never answers.
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../lib/daemon.js';
+import { startProc, type Proc } from '../lib/proc.js';
 
 export const NGINX_CONF = join(REPO_ROOT, 'docs', 'nginx', 'couic.conf');
 const has = (cmd: string, ...args: string[]): boolean => spawnSync(cmd, args, { stdio: 'ignore' }).status === 0;
@@ -48,33 +49,6 @@ export function makePki(dir: string): Pki {
   writeFileSync(p('ext.cnf'), 'subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1\nextendedKeyUsage=serverAuth\n');
   openssl(['x509', '-req', '-in', p('server.csr'), '-CA', p('ca.pem'), '-CAkey', p('ca.key'), '-CAcreateserial', '-days', '1', '-extfile', p('ext.cnf'), '-out', p('server.crt')]);
   return { ca: p('ca.pem'), cert: p('server.crt'), key: p('server.key') };
-}
-
-/** A process we started; stop() ends it (SIGTERM, then SIGKILL). */
-export interface Proc {
-  readonly child: ChildProcess;
-  output(): string;
-  stop(): Promise<void>;
-}
-
-export function startProc(argv: readonly string[]): Proc {
-  const [file, ...args] = argv;
-  const child = spawn(file!, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => (out += d));
-  const closed = new Promise<void>((r) => child.on('close', () => r()));
-  return {
-    child,
-    output: () => out,
-    async stop() {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill('SIGTERM');
-      const t = setTimeout(() => child.kill('SIGKILL'), 10_000);
-      await closed;
-      clearTimeout(t);
-    },
-  };
 }
 
 export interface Nginx extends Proc {
